@@ -1,0 +1,1938 @@
+/*
+ * check_httpd.c - the HTTP server over real loopback HTTP: routing and
+ * error bodies, request checks (JSON, size, media type), bearer auth and
+ * token files, keep-alive, connection limits and timeouts, Prometheus
+ * exposition, the SSE stream, shared response buffers and clean stop.
+ *
+ * Every test starts its own server on 127.0.0.1 port 0 and talks to it
+ * with libcurl (or a raw socket where the point is what a misbehaving
+ * client does). Every wait has a deadline; nothing sleeps to synchronise.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "httpd/auth.h"
+#include "httpd/metrics.h"
+#include "httpd/request.h"
+#include "httpd/response.h"
+#include "httpd/router.h"
+#include "httpd/routes.h"
+#include "httpd/server.h"
+#include "httpd/sse.h"
+#include "tests/testutil.h"
+
+#define TOKEN_A "tok-AAAAAAAAAAAAAAAAAAAAAAAA"
+#define TOKEN_B "tok-BBBBBBBBBBBBBBBBBBBBBBBB"
+#define TOKEN_C "tok-CCCCCCCCCCCCCCCCCCCCCCCC"
+
+/* ---- time ---- */
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- the server under test ---- */
+
+struct env {
+	char dir[256];
+	char tokens[300];
+	struct httpd_router *router;
+	struct httpd_auth *auth;
+	struct httpd_metrics *metrics;
+	struct httpd_sse_hub *hub;
+	struct httpd_server *srv;
+	struct httpd_server_config cfg;
+	struct httpd_sse_config sse;
+	struct httpd_basic_routes basic;
+	uint16_t port;
+	atomic_bool ready;
+	struct httpd_buf *shared;  /* current "snapshot" bytes */
+	pthread_mutex_t shared_mu;
+};
+
+static struct env E;
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_msg(f != NULL, "cannot write %s", path);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* GET /v1/things/{id}?x= -> {"id":..,"x":..} */
+static void
+h_thing(struct httpd_req *req, void *arg)
+{
+	const char *x = httpd_req_query(req, "x");
+
+	(void)arg;
+	httpd_reply_json(req, 200, json_pack("{s:s,s:s?}", "id",
+					     httpd_req_param(req, "id"), "x", x));
+}
+
+static void
+h_count(struct httpd_req *req, void *arg)
+{
+	(void)arg;
+	httpd_reply_json(req, 200, json_pack("{s:i}", "count", 3));
+}
+
+/* Echoes the parsed JSON body. */
+static void
+h_echo(struct httpd_req *req, void *arg)
+{
+	(void)arg;
+	httpd_reply_json(req, 200, json_pack("{s:b,s:O}", "ok", 1, "got",
+					     httpd_req_json(req)));
+}
+
+static void
+h_delete(struct httpd_req *req, void *arg)
+{
+	(void)arg;
+	httpd_reply_json(req, 200,
+			 json_pack("{s:s}", "deleted", httpd_req_param(req, "id")));
+}
+
+static void
+h_noanswer(struct httpd_req *req, void *arg)
+{
+	(void)req;
+	(void)arg;
+}
+
+/* Serves the current shared buffer, then replaces it (as a new snapshot
+ * would), dropping the owner's reference while MHD still sends it. */
+static void
+h_shared(struct httpd_req *req, void *arg)
+{
+	struct httpd_buf *b, *fresh;
+	size_t len;
+	char *bytes;
+
+	(void)arg;
+	pthread_mutex_lock(&E.shared_mu);
+	b = httpd_buf_ref(E.shared);
+	pthread_mutex_unlock(&E.shared_mu);
+	httpd_reply_buf(req, 200, "application/octet-stream", b);
+	len = httpd_buf_len(b);
+	bytes = malloc(len);
+	ck_assert_ptr_nonnull(bytes);
+	for (size_t i = 0; i < len; i++)
+		bytes[i] = (char)('a' + (httpd_buf_data(b)[i] - 'a' + 1) % 26);
+	httpd_buf_unref(b);
+	fresh = httpd_buf_take(bytes, len);
+	ck_assert_ptr_nonnull(fresh);
+	pthread_mutex_lock(&E.shared_mu);
+	b = E.shared;
+	E.shared = fresh;
+	pthread_mutex_unlock(&E.shared_mu);
+	httpd_buf_unref(b);
+}
+
+static void
+ready_fn(void *arg, struct httpd_readiness *r)
+{
+	(void)arg;
+	if (!atomic_load(&E.ready)) {
+		httpd_readiness_fail(r, "store not open");
+		httpd_readiness_fail(r, "instrument %s has no valid mark yet",
+				     "BTC-USD");
+	}
+}
+
+static void
+add(enum httpd_method m, const char *pattern, unsigned flags,
+    httpd_handler_fn fn, void *arg)
+{
+	struct mk_err err;
+
+	ck_assert_msg(httpd_router_add(E.router, m, pattern, flags, fn, arg,
+				       &err) == MK_OK,
+		      "add %s: %s", pattern, err.msg);
+}
+
+/* Prepares everything; tests adjust E.cfg / E.sse, then call env_start. */
+static void
+env_setup(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	struct mk_err err;
+	char *big;
+
+	memset(&E, 0, sizeof E);
+	snprintf(E.dir, sizeof E.dir, "%s/check_httpd.XXXXXX",
+		 tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(E.dir));
+	snprintf(E.tokens, sizeof E.tokens, "%s/tokens", E.dir);
+	write_file(E.tokens, "# markd write tokens\n\n" TOKEN_A "\n  " TOKEN_B
+			     "   # ops\n");
+	ck_assert_int_eq(httpd_auth_load(E.tokens, &E.auth, &err), MK_OK);
+	E.metrics = httpd_metrics_create();
+	ck_assert_ptr_nonnull(E.metrics);
+	E.router = httpd_router_create();
+	ck_assert_ptr_nonnull(E.router);
+	httpd_server_config_default(&E.cfg);
+	E.cfg.body_cap = 1024;
+	E.cfg.drain_timeout_ms = 3000;
+	httpd_sse_config_default(&E.sse);
+	E.sse.first_id = 1;
+	atomic_init(&E.ready, true);
+	pthread_mutex_init(&E.shared_mu, NULL);
+	big = malloc(1 << 20);
+	ck_assert_ptr_nonnull(big);
+	for (size_t i = 0; i < (1u << 20); i++)
+		big[i] = (char)('a' + i % 26);
+	E.shared = httpd_buf_take(big, 1u << 20);
+	ck_assert_ptr_nonnull(E.shared);
+}
+
+static void
+env_start(void)
+{
+	struct mk_err err;
+
+	ck_assert_int_eq(httpd_sse_hub_create(&E.sse, E.metrics, &E.hub, &err),
+			 MK_OK);
+	E.basic.metrics = E.metrics;
+	E.basic.ready = ready_fn;
+	E.basic.version = "9.9.9-test";
+	ck_assert_int_eq(httpd_routes_basic(E.router, &E.basic, &err), MK_OK);
+	add(HTTPD_GET, "/v1/things/{id}", 0, h_thing, NULL);
+	add(HTTPD_GET, "/v1/things/count", 0, h_count, NULL);
+	add(HTTPD_PUT, "/v1/things/{id}", HTTPD_ROUTE_AUTH | HTTPD_ROUTE_BODY,
+	    h_echo, NULL);
+	add(HTTPD_DELETE, "/v1/things/{id}", HTTPD_ROUTE_AUTH, h_delete, NULL);
+	add(HTTPD_POST, "/v1/echo", HTTPD_ROUTE_BODY, h_echo, NULL);
+	add(HTTPD_GET, "/v1/noanswer", 0, h_noanswer, NULL);
+	add(HTTPD_GET, "/v1/shared", 0, h_shared, NULL);
+	add(HTTPD_GET, "/v1/stream", HTTPD_ROUTE_STREAM, httpd_sse_handler,
+	    E.hub);
+	E.cfg.router = E.router;
+	E.cfg.auth = E.auth;
+	E.cfg.metrics = E.metrics;
+	E.cfg.hub = E.hub;
+	ck_assert_msg(httpd_server_start(&E.cfg, &E.srv, &err) == MK_OK,
+		      "start: %s", err.msg);
+	E.port = httpd_server_port(E.srv);
+	ck_assert_uint_ne(E.port, 0);
+}
+
+static void
+env_teardown(void)
+{
+	char path[400];
+
+	httpd_server_stop(E.srv);
+	E.srv = NULL;
+	httpd_sse_hub_destroy(E.hub);
+	httpd_router_destroy(E.router);
+	httpd_auth_destroy(E.auth);
+	httpd_metrics_destroy(E.metrics);
+	httpd_buf_unref(E.shared);
+	pthread_mutex_destroy(&E.shared_mu);
+	unlink(E.tokens);
+	snprintf(path, sizeof path, "%s/other", E.dir);
+	unlink(path);
+	rmdir(E.dir);
+}
+
+/* ---- a small curl client ---- */
+
+struct resp {
+	long code;
+	char *body;
+	size_t len;
+	char hdrs[8192];
+	size_t hlen;
+	long connects;
+};
+
+static size_t
+body_cb(char *p, size_t sz, size_t n, void *arg)
+{
+	struct resp *r = arg;
+	char *nb = realloc(r->body, r->len + sz * n + 1);
+
+	if (nb == NULL)
+		return 0;
+	r->body = nb;
+	memcpy(r->body + r->len, p, sz * n);
+	r->len += sz * n;
+	r->body[r->len] = '\0';
+	return sz * n;
+}
+
+static size_t
+hdr_cb(char *p, size_t sz, size_t n, void *arg)
+{
+	struct resp *r = arg;
+	size_t k = sz * n;
+
+	if (k > sizeof r->hdrs - 1 - r->hlen)
+		k = sizeof r->hdrs - 1 - r->hlen;
+	memcpy(r->hdrs + r->hlen, p, k);
+	r->hlen += k;
+	r->hdrs[r->hlen] = '\0';
+	return sz * n;
+}
+
+static void
+resp_free(struct resp *r)
+{
+	free(r->body);
+	memset(r, 0, sizeof *r);
+}
+
+/* The value of header name in r (first occurrence), or NULL. */
+static const char *
+resp_header(struct resp *r, const char *name, char *buf, size_t cap)
+{
+	size_t nl = strlen(name);
+
+	for (char *line = r->hdrs; line != NULL && *line != '\0';) {
+		char *end = strstr(line, "\r\n");
+		size_t ll = end != NULL ? (size_t)(end - line) : strlen(line);
+
+		if (ll > nl && strncasecmp(line, name, nl) == 0 &&
+		    line[nl] == ':') {
+			const char *v = line + nl + 1;
+			size_t vl;
+
+			while (*v == ' ')
+				v++;
+			vl = ll - (size_t)(v - line);
+			if (vl >= cap)
+				vl = cap - 1;
+			memcpy(buf, v, vl);
+			buf[vl] = '\0';
+			return buf;
+		}
+		line = end != NULL ? end + 2 : NULL;
+	}
+	return NULL;
+}
+
+/* One request on handle h (reused for keep-alive). headers: NULL-ended. */
+static CURLcode
+http(CURL *h, const char *method, const char *path, const char *const *headers,
+     const char *body, size_t blen, struct resp *r)
+{
+	char url[512];
+	struct curl_slist *sl = NULL;
+	CURLcode rc;
+
+	resp_free(r);
+	snprintf(url, sizeof url, "http://127.0.0.1:%u%s", (unsigned)E.port,
+		 path);
+	for (size_t i = 0; headers != NULL && headers[i] != NULL; i++)
+		sl = curl_slist_append(sl, headers[i]);
+	/* no "Expect: 100-continue" round trip */
+	sl = curl_slist_append(sl, "Expect:");
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, sl);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_cb);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, hdr_cb);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_NOBODY, strcmp(method, "HEAD") == 0 ? 1L : 0L);
+	if (body != NULL) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)blen);
+	} else if (strcmp(method, "HEAD") != 0) {
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	}
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST,
+			 strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0
+				 ? NULL : method);
+	rc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->code);
+	curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &r->connects);
+	curl_slist_free_all(sl);
+	return rc;
+}
+
+/* One request on a fresh handle; asserts the transfer worked. */
+static void
+http1(const char *method, const char *path, const char *const *headers,
+      const char *body, struct resp *r)
+{
+	CURL *h = curl_easy_init();
+	CURLcode rc;
+
+	ck_assert_ptr_nonnull(h);
+	rc = http(h, method, path, headers, body, body != NULL ? strlen(body) : 0,
+		  r);
+	ck_assert_msg(rc == CURLE_OK, "%s %s: %s", method, path,
+		      curl_easy_strerror(rc));
+	curl_easy_cleanup(h);
+}
+
+/* Asserts r is the API error with this status, code and (when not NULL)
+ * a message containing needle. */
+static void
+assert_error(struct resp *r, long status, const char *code, const char *needle)
+{
+	json_error_t je;
+	json_t *j, *e;
+	char ct[128];
+
+	ck_assert_int_eq(r->code, status);
+	ck_assert_ptr_nonnull(resp_header(r, "Content-Type", ct, sizeof ct));
+	ck_assert_str_eq(ct, "application/json");
+	j = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, &je);
+	ck_assert_msg(j != NULL, "error body is not JSON: %s", r->body);
+	e = json_object_get(j, "error");
+	ck_assert_ptr_nonnull(e);
+	ck_assert_int_eq(json_object_size(j), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(e, "code")), code);
+	ck_assert_ptr_nonnull(json_string_value(json_object_get(e, "message")));
+	if (needle != NULL)
+		ck_assert_msg(strstr(json_string_value(json_object_get(e, "message")),
+				     needle) != NULL,
+			      "message \"%s\" lacks \"%s\"",
+			      json_string_value(json_object_get(e, "message")),
+			      needle);
+	json_decref(j);
+}
+
+/* ---- raw sockets ---- */
+
+static int
+raw_connect(int rcvbuf)
+{
+	struct sockaddr_in sa;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	if (rcvbuf > 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+	memset(&sa, 0, sizeof sa);
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons(E.port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	return fd;
+}
+
+static void
+raw_send(int fd, const char *s)
+{
+	size_t n = strlen(s), off = 0;
+
+	while (off < n) {
+		ssize_t k = send(fd, s + off, n - off, MSG_NOSIGNAL);
+
+		ck_assert_int_gt(k, 0);
+		off += (size_t)k;
+	}
+}
+
+/*
+ * Reads into buf (cap, NUL-terminated) until needle appears (when not
+ * NULL), the peer closes, or timeout_ms pass. Returns bytes held; *closed
+ * tells whether EOF or a reset was seen. Keeps the last cap-1 bytes when
+ * more arrive.
+ */
+static size_t
+raw_read(int fd, char *buf, size_t cap, const char *needle, int timeout_ms,
+	 bool *closed)
+{
+	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	size_t len = 0;
+
+	*closed = false;
+	buf[0] = '\0';
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		uint64_t now = now_ms();
+		ssize_t k;
+		char tmp[65536];
+
+		if (needle != NULL && strstr(buf, needle) != NULL)
+			break;
+		if (now >= deadline)
+			break;
+		if (poll(&p, 1, (int)(deadline - now)) <= 0)
+			continue;
+		k = recv(fd, tmp, sizeof tmp, 0);
+		if (k <= 0) {
+			*closed = true;
+			break;
+		}
+		if ((size_t)k > cap - 1 - len) {
+			size_t drop = (size_t)k - (cap - 1 - len);
+
+			if (drop > len)
+				drop = len;
+			memmove(buf, buf + drop, len - drop);
+			len -= drop;
+		}
+		if ((size_t)k > cap - 1 - len)
+			k = (ssize_t)(cap - 1 - len);
+		memcpy(buf + len, tmp, (size_t)k);
+		len += (size_t)k;
+		buf[len] = '\0';
+	}
+	return len;
+}
+
+/* ---- a Prometheus text-format checker ---- */
+
+struct hseries {
+	char key[256];     /* the label set without le */
+	double last_le;
+	double last_cum;
+	bool inf;
+	double inf_count;
+	bool sum, count;
+	double count_v;
+};
+
+struct pfam {
+	char name[128];
+	char type[16];
+	bool help, typed;
+	size_t nh;
+	struct hseries h[64];
+};
+
+static bool
+prom_name(const char **p, char *out, size_t cap, bool colon)
+{
+	size_t n = 0;
+	const char *s = *p;
+
+	if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+	      *s == '_' || (colon && *s == ':')))
+		return false;
+	while ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+	       (*s >= '0' && *s <= '9') || *s == '_' || (colon && *s == ':')) {
+		if (n + 1 < cap)
+			out[n++] = *s;
+		s++;
+	}
+	out[n] = '\0';
+	*p = s;
+	return true;
+}
+
+static bool
+prom_value(const char *s, double *v, const char **end)
+{
+	char *e;
+
+	if (strncmp(s, "+Inf", 4) == 0) {
+		*v = INFINITY;
+		*end = s + 4;
+		return true;
+	}
+	if (strncmp(s, "-Inf", 4) == 0) {
+		*v = -INFINITY;
+		*end = s + 4;
+		return true;
+	}
+	if (strncmp(s, "NaN", 3) == 0) {
+		*v = NAN;
+		*end = s + 3;
+		return true;
+	}
+	*v = strtod(s, &e);
+	if (e == s)
+		return false;
+	*end = e;
+	return true;
+}
+
+static bool
+fam_done(struct pfam *f, char *why, size_t cap)
+{
+	if (strcmp(f->type, "histogram") != 0)
+		return true;
+	for (size_t i = 0; i < f->nh; i++) {
+		struct hseries *h = &f->h[i];
+
+		if (!h->inf || !h->sum || !h->count) {
+			snprintf(why, cap, "%s{%s}: missing +Inf, _sum or _count",
+				 f->name, h->key);
+			return false;
+		}
+		if (h->count_v != h->inf_count) {
+			snprintf(why, cap, "%s{%s}: _count differs from +Inf bucket",
+				 f->name, h->key);
+			return false;
+		}
+	}
+	return true;
+}
+
+static struct hseries *
+hseries_get(struct pfam *f, const char *key)
+{
+	for (size_t i = 0; i < f->nh; i++)
+		if (strcmp(f->h[i].key, key) == 0)
+			return &f->h[i];
+	if (f->nh == sizeof f->h / sizeof f->h[0])
+		return NULL;
+	memset(&f->h[f->nh], 0, sizeof f->h[0]);
+	snprintf(f->h[f->nh].key, sizeof f->h[0].key, "%s", key);
+	f->h[f->nh].last_le = -INFINITY;
+	return &f->h[f->nh++];
+}
+
+/* Checks text; on failure fills why and returns false. */
+static bool
+prom_check(const char *text, char *why, size_t cap)
+{
+	static struct pfam fam; /* current family (large: not on stack) */
+	char seen[64][128];
+	size_t nseen = 0, lineno = 0;
+	const char *p = text;
+	bool have = false;
+
+	memset(&fam, 0, sizeof fam);
+	if (*text == '\0' || text[strlen(text) - 1] != '\n') {
+		snprintf(why, cap, "empty or not newline-terminated");
+		return false;
+	}
+	while (*p != '\0') {
+		const char *eol = strchr(p, '\n');
+		char line[1024], name[128], lname[128], key[256], le[64];
+		const char *s;
+		size_t ll = (size_t)(eol - p);
+		double v;
+
+		lineno++;
+		if (ll >= sizeof line) {
+			snprintf(why, cap, "line %zu too long", lineno);
+			return false;
+		}
+		memcpy(line, p, ll);
+		line[ll] = '\0';
+		p = eol + 1;
+		s = line;
+		if (strncmp(s, "# HELP ", 7) == 0 || strncmp(s, "# TYPE ", 7) == 0) {
+			bool help = s[2] == 'H';
+
+			s += 7;
+			if (!prom_name(&s, name, sizeof name, true) || *s != ' ') {
+				snprintf(why, cap, "line %zu: bad HELP/TYPE", lineno);
+				return false;
+			}
+			s++;
+			if (help) {
+				if (have && !fam_done(&fam, why, cap))
+					return false;
+				for (size_t i = 0; i < nseen; i++)
+					if (strcmp(seen[i], name) == 0) {
+						snprintf(why, cap, "line %zu: family %s twice",
+							 lineno, name);
+						return false;
+					}
+				if (nseen < 64)
+					snprintf(seen[nseen++], 128, "%s", name);
+				memset(&fam, 0, sizeof fam);
+				snprintf(fam.name, sizeof fam.name, "%s", name);
+				fam.help = true;
+				have = true;
+				continue;
+			}
+			if (!have || strcmp(fam.name, name) != 0 || fam.typed) {
+				snprintf(why, cap, "line %zu: TYPE without its HELP first",
+					 lineno);
+				return false;
+			}
+			if (strcmp(s, "counter") != 0 && strcmp(s, "gauge") != 0 &&
+			    strcmp(s, "histogram") != 0 && strcmp(s, "summary") != 0 &&
+			    strcmp(s, "untyped") != 0) {
+				snprintf(why, cap, "line %zu: unknown type %s", lineno, s);
+				return false;
+			}
+			snprintf(fam.type, sizeof fam.type, "%s", s);
+			fam.typed = true;
+			continue;
+		}
+		if (s[0] == '#')
+			continue;
+		if (s[0] == '\0') {
+			snprintf(why, cap, "line %zu: empty line", lineno);
+			return false;
+		}
+		/* a sample */
+		if (!prom_name(&s, name, sizeof name, true)) {
+			snprintf(why, cap, "line %zu: bad metric name", lineno);
+			return false;
+		}
+		key[0] = le[0] = '\0';
+		if (*s == '{') {
+			s++;
+			while (*s != '}') {
+				char val[256];
+				size_t vn = 0;
+
+				if (!prom_name(&s, lname, sizeof lname, false) ||
+				    s[0] != '=' || s[1] != '"') {
+					snprintf(why, cap, "line %zu: bad label", lineno);
+					return false;
+				}
+				s += 2;
+				while (*s != '"') {
+					if (*s == '\0') {
+						snprintf(why, cap, "line %zu: open label value", lineno);
+						return false;
+					}
+					if (*s == '\\') {
+						s++;
+						if (*s != '\\' && *s != '"' && *s != 'n') {
+							snprintf(why, cap, "line %zu: bad escape", lineno);
+							return false;
+						}
+					}
+					if (vn + 1 < sizeof val)
+						val[vn++] = *s;
+					s++;
+				}
+				val[vn] = '\0';
+				s++;
+				if (strcmp(lname, "le") == 0)
+					snprintf(le, sizeof le, "%.60s", val);
+				else
+					snprintf(key + strlen(key), sizeof key - strlen(key),
+						 "%.60s=%.100s;", lname, val);
+				if (*s == ',')
+					s++;
+				else if (*s != '}') {
+					snprintf(why, cap, "line %zu: bad label list", lineno);
+					return false;
+				}
+			}
+			s++;
+		}
+		if (*s != ' ' || !prom_value(s + 1, &v, &s) ||
+		    (*s != '\0' && *s != ' ')) {
+			snprintf(why, cap, "line %zu: bad value", lineno);
+			return false;
+		}
+		if (!have || !fam.help || !fam.typed) {
+			snprintf(why, cap, "line %zu: sample %s before HELP and TYPE",
+				 lineno, name);
+			return false;
+		}
+		if (strcmp(fam.type, "histogram") == 0) {
+			size_t fl = strlen(fam.name);
+			struct hseries *h;
+			const char *suf = name + fl;
+
+			if (strncmp(name, fam.name, fl) != 0 ||
+			    (strcmp(suf, "_bucket") != 0 && strcmp(suf, "_sum") != 0 &&
+			     strcmp(suf, "_count") != 0)) {
+				snprintf(why, cap, "line %zu: %.60s is not in family %.60s",
+					 lineno, name, fam.name);
+				return false;
+			}
+			h = hseries_get(&fam, key);
+			if (h == NULL) {
+				snprintf(why, cap, "too many series");
+				return false;
+			}
+			if (strcmp(suf, "_bucket") == 0) {
+				double lev;
+				const char *e;
+
+				if (le[0] == '\0' || !prom_value(le, &lev, &e) ||
+				    *e != '\0' || h->inf || !(lev > h->last_le) ||
+				    v < h->last_cum) {
+					snprintf(why, cap,
+						 "line %zu: buckets not increasing/cumulative", lineno);
+					return false;
+				}
+				h->last_le = lev;
+				h->last_cum = v;
+				if (strcmp(le, "+Inf") == 0) {
+					h->inf = true;
+					h->inf_count = v;
+				}
+			} else if (!h->inf) {
+				snprintf(why, cap, "line %zu: %s before the +Inf bucket",
+					 lineno, name);
+				return false;
+			} else if (strcmp(suf, "_sum") == 0) {
+				h->sum = true;
+			} else {
+				h->count = true;
+				h->count_v = v;
+			}
+		} else if (strcmp(name, fam.name) != 0) {
+			snprintf(why, cap, "line %zu: %.60s is not in family %.60s", lineno,
+				 name, fam.name);
+			return false;
+		}
+	}
+	return !have || fam_done(&fam, why, cap);
+}
+
+/* The value of the sample whose text before the value is exactly series,
+ * or -1 when absent. */
+static double
+prom_get(const char *text, const char *series)
+{
+	size_t n = strlen(series);
+
+	for (const char *p = text; p != NULL && *p != '\0';) {
+		if (strncmp(p, series, n) == 0 && p[n] == ' ')
+			return strtod(p + n + 1, NULL);
+		p = strchr(p, '\n');
+		if (p != NULL)
+			p++;
+	}
+	return -1;
+}
+
+/* ---- SSE client over curl multi ---- */
+
+struct stream {
+	CURLM *m;
+	CURL *h;
+	struct curl_slist *sl;
+	struct resp r;
+	bool done;
+	CURLcode result;
+};
+
+static void
+stream_open(struct stream *s, const char *last_event_id)
+{
+	char url[128], hdr[128];
+
+	memset(s, 0, sizeof *s);
+	s->m = curl_multi_init();
+	s->h = curl_easy_init();
+	ck_assert_ptr_nonnull(s->m);
+	ck_assert_ptr_nonnull(s->h);
+	snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/stream",
+		 (unsigned)E.port);
+	if (last_event_id != NULL) {
+		snprintf(hdr, sizeof hdr, "Last-Event-ID: %s", last_event_id);
+		s->sl = curl_slist_append(s->sl, hdr);
+	}
+	s->sl = curl_slist_append(s->sl, "Accept: text/event-stream");
+	curl_easy_setopt(s->h, CURLOPT_URL, url);
+	curl_easy_setopt(s->h, CURLOPT_HTTPHEADER, s->sl);
+	curl_easy_setopt(s->h, CURLOPT_WRITEFUNCTION, body_cb);
+	curl_easy_setopt(s->h, CURLOPT_WRITEDATA, &s->r);
+	curl_easy_setopt(s->h, CURLOPT_HEADERFUNCTION, hdr_cb);
+	curl_easy_setopt(s->h, CURLOPT_HEADERDATA, &s->r);
+	curl_easy_setopt(s->h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(s->h, CURLOPT_TIMEOUT_MS, 30000L);
+	curl_multi_add_handle(s->m, s->h);
+}
+
+/* Drives the transfer until needle is in the body (or, with NULL, until
+ * the transfer ends), for at most timeout_ms. */
+static bool
+stream_wait(struct stream *s, const char *needle, int timeout_ms)
+{
+	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+
+	for (;;) {
+		int running = 0, left;
+		CURLMsg *msg;
+
+		if (needle != NULL && s->r.body != NULL &&
+		    strstr(s->r.body, needle) != NULL)
+			return true;
+		if (s->done)
+			return needle == NULL;
+		if (now_ms() >= deadline)
+			return false;
+		curl_multi_perform(s->m, &running);
+		while ((msg = curl_multi_info_read(s->m, &left)) != NULL)
+			if (msg->msg == CURLMSG_DONE) {
+				s->done = true;
+				s->result = msg->data.result;
+			}
+		if (!s->done)
+			curl_multi_poll(s->m, NULL, 0, 20, NULL);
+	}
+}
+
+static void
+stream_close(struct stream *s)
+{
+	curl_multi_remove_handle(s->m, s->h);
+	curl_easy_cleanup(s->h);
+	curl_multi_cleanup(s->m);
+	curl_slist_free_all(s->sl);
+	resp_free(&s->r);
+}
+
+static void
+publish(const char *type, const char *json, uint64_t expect_id)
+{
+	uint64_t id = 0;
+
+	ck_assert_int_eq(httpd_sse_publish(E.hub, type, json, strlen(json), &id),
+			 MK_OK);
+	ck_assert_uint_eq(id, expect_id);
+}
+
+/* Waits until the hub has n streams (a stream registers on the server's
+ * thread, after curl connected). */
+static void
+wait_clients(size_t n)
+{
+	uint64_t deadline = now_ms() + 5000;
+
+	while (httpd_sse_clients(E.hub) != n) {
+		struct timespec ts = { 0, 2000000 };
+
+		ck_assert_msg(now_ms() < deadline, "hub has %zu streams, want %zu",
+			      httpd_sse_clients(E.hub), n);
+		nanosleep(&ts, NULL); /* polling a condition, bounded */
+	}
+}
+
+/* ================= tests ================= */
+
+START_TEST(test_health_and_ready)
+{
+	struct resp r = { 0 };
+	char v[128];
+	json_t *j;
+
+	env_start();
+	http1("GET", "/healthz", NULL, NULL, &r);
+	ck_assert_int_eq(r.code, 200);
+	ck_assert_str_eq(r.body, "{\"status\":\"ok\"}");
+	ck_assert_str_eq(resp_header(&r, "Content-Type", v, sizeof v),
+			 "application/json");
+	ck_assert_str_eq(resp_header(&r, "Cache-Control", v, sizeof v),
+			 "no-store");
+
+	http1("GET", "/readyz", NULL, NULL, &r);
+	ck_assert_int_eq(r.code, 200);
+	ck_assert_str_eq(r.body, "{\"status\":\"ready\"}");
+	atomic_store(&E.ready, false);
+	http1("GET", "/readyz", NULL, NULL, &r);
+	ck_assert_int_eq(r.code, 503);
+	j = json_loads(r.body, 0, NULL);
+	ck_assert_ptr_nonnull(j);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "status")),
+			 "not_ready");
+	ck_assert_int_eq(json_array_size(json_object_get(j, "reasons")), 2);
+	ck_assert_str_eq(json_string_value(json_array_get(
+				 json_object_get(j, "reasons"), 1)),
+			 "instrument BTC-USD has no valid mark yet");
+	json_decref(j);
+
+	/* HEAD on a GET route: headers only. */
+	http1("HEAD", "/healthz", NULL, NULL, &r);
+	ck_assert_int_eq(r.code, 200);
+	ck_assert_uint_eq(r.len, 0);
+	ck_assert_str_eq(resp_header(&r, "Content-Length", v, sizeof v), "15");
+	resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_routing_404_405)
+{
+	struct resp r = { 0 };
+	char v[128];
+
+	env_start();
+	http1("GET", "/nope", NULL, NULL, &r);
+	assert_error(&r, 404, "not_found", "/nope");
+	ck_assert_str_eq(r.body,
+			 "{\"error\":{\"code\":\"not_found\",\"message\":\"no resource at /nope\"}}");
+	http1("GET", "/v1/things/", NULL, NULL, &r); /* empty param: no */
+	assert_error(&r, 404, "not_found", NULL);
+	http1("GET", "/v1/things/a/b", NULL, NULL, &r);
+	assert_error(&r, 404, "not_found", NULL);
+
+	http1("DELETE", "/healthz", NULL, NULL, &r);
+	assert_error(&r, 405, "method_not_allowed", "DELETE");
+	ck_assert_str_eq(resp_header(&r, "Allow", v, sizeof v), "GET, HEAD");
+	http1("PATCH", "/v1/things/7", NULL, NULL, &r);
+	assert_error(&r, 405, "method_not_allowed", NULL);
+	ck_assert_str_eq(resp_header(&r, "Allow", v, sizeof v),
+			 "GET, HEAD, PUT, DELETE");
+	http1("POST", "/v1/things/count", NULL, "{}", &r);
+	ck_assert_int_eq(r.code, 405);
+	ck_assert_str_eq(resp_header(&r, "Allow", v, sizeof v),
+			 "GET, HEAD, PUT, DELETE");
+	http1("BREW", "/healthz", NULL, NULL, &r);
+	assert_error(&r, 405, "method_not_allowed", "BREW");
+
+	/* parameters, query, literal beats parameter */
+	http1("GET", "/v1/things/abc%2Dd?x=1%202", NULL, NULL, &r);
+	ck_assert_int_eq(r.code, 200);
+	ck_assert_str_eq(r.body, "{\"id\":\"abc-d\",\"x\":\"1 2\"}");
+	http1("GET", "/v1/things/count", NULL, NULL, &r);
+	ck_assert_str_eq(r.body, "{\"count\":3}");
+	http1("GET", "/v1/things/a?x", NULL, NULL, &r);
+	ck_assert_str_eq(r.body, "{\"id\":\"a\",\"x\":\"\"}");
+	http1("GET", "/v1/things/a", NULL, NULL, &r);
+	ck_assert_str_eq(r.body, "{\"id\":\"a\",\"x\":null}");
+
+	/* a handler that answers nothing gets a 500 in the API format */
+	http1("GET", "/v1/noanswer", NULL, NULL, &r);
+	assert_error(&r, 500, "internal", "no answer");
+	resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_json_bodies)
+{
+	static const char *const json[] = { "Content-Type: application/json",
+					    NULL };
+	static const char *const json_cs[] = {
+		"Content-Type: Application/JSON ; charset=\"UTF-8\"", NULL
+	};
+	static const char *const latin[] = {
+		"Content-Type: application/json; charset=iso-8859-1", NULL
+	};
+	static const char *const text[] = { "Content-Type: text/plain", NULL };
+	struct resp r = { 0 };
+	char big[2048];
+
+	env_start();
+	http1("POST", "/v1/echo", json, "{\"a\":[1,2]}", &r);
+	ck_assert_int_eq(r.code, 200);
+	ck_assert_str_eq(r.body, "{\"ok\":true,\"got\":{\"a\":[1,2]}}");
+	http1("POST", "/v1/echo", json_cs, "{\"a\":1}", &r);
+	ck_assert_int_eq(r.code, 200);
+
+	/* malformed: the message names line and column */
+	http1("POST", "/v1/echo", json, "{\"a\": 1,\n  \"b\": }", &r);
+	assert_error(&r, 400, "bad_request", "at line 2, column");
+	http1("POST", "/v1/echo", json, "{\"size\":\"1\",\"size\":\"2\"}", &r);
+	assert_error(&r, 400, "bad_request", "duplicate");
+	http1("POST", "/v1/echo", json, "", &r);
+	assert_error(&r, 400, "bad_request", "JSON request body");
+
+	/* media type */
+	http1("POST", "/v1/echo", text, "{\"a\":1}", &r);
+	assert_error(&r, 415, "unsupported_media_type", "text/plain");
+	http1("POST", "/v1/echo", latin, "{\"a\":1}", &r);
+	assert_error(&r, 415, "unsupported_media_type", NULL);
+	http1("POST", "/v1/echo", NULL, "{\"a\":1}", &r); /* curl's form type */
+	assert_error(&r, 415, "unsupported_media_type", NULL);
+
+	/* body cap (1024 in these tests) */
+	memset(big, ' ', sizeof big - 1);
+	big[0] = '[';
+	big[sizeof big - 2] = ']';
+	big[sizeof big - 1] = '\0';
+	http1("POST", "/v1/echo", json, big, &r);
+	assert_error(&r, 413, "payload_too_large", "1024");
+	big[1024] = '\0';
+	big[1023] = ']';
+	http1("POST", "/v1/echo", json, big, &r);
+	ck_assert_int_eq(r.code, 200);
+	resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_content_type_parser)
+{
+	ck_assert(httpd_content_type_is_json("application/json"));
+	ck_assert(httpd_content_type_is_json(" application/JSON "));
+	ck_assert(httpd_content_type_is_json("application/json;charset=utf-8"));
+	ck_assert(httpd_content_type_is_json("application/json; charset=UTF8"));
+	ck_assert(httpd_content_type_is_json("application/json; charset=\"utf-8\""));
+	ck_assert(httpd_content_type_is_json("application/json; foo=bar; charset=utf-8"));
+	ck_assert(!httpd_content_type_is_json(NULL));
+	ck_assert(!httpd_content_type_is_json(""));
+	ck_assert(!httpd_content_type_is_json("application/jsonx"));
+	ck_assert(!httpd_content_type_is_json("application/json-patch+json"));
+	ck_assert(!httpd_content_type_is_json("text/json"));
+	ck_assert(!httpd_content_type_is_json("application/json; charset=latin1"));
+	ck_assert(!httpd_content_type_is_json("application/json; charset"));
+	ck_assert(!httpd_content_type_is_json("application/json; charset=\"utf-8"));
+	ck_assert(!httpd_content_type_is_json("application/json junk"));
+}
+END_TEST
+
+START_TEST(test_early_413_closes)
+{
+	char buf[4096];
+	bool closed;
+	int fd;
+
+	env_start();
+	/* A Content-Length far past the cap is refused before the body. */
+	fd = raw_connect(0);
+	raw_send(fd, "POST /v1/echo HTTP/1.1\r\nHost: x\r\n"
+		     "Content-Type: application/json\r\n"
+		     "Content-Length: 100000000\r\n\r\n{");
+	raw_read(fd, buf, sizeof buf, NULL, 5000, &closed);
+	ck_assert_msg(strncmp(buf, "HTTP/1.1 413", 12) == 0, "got: %s", buf);
+	ck_assert_ptr_nonnull(strstr(buf, "payload_too_large"));
+	ck_assert(closed);
+	close(fd);
+	/* the same for any answer chosen before a body too large to drop */
+	fd = raw_connect(0);
+	raw_send(fd, "PUT /v1/things/1 HTTP/1.1\r\nHost: x\r\n"
+		     "Content-Type: application/json\r\n"
+		     "Content-Length: 5000000\r\n\r\n{");
+	raw_read(fd, buf, sizeof buf, NULL, 5000, &closed);
+	ck_assert_msg(strncmp(buf, "HTTP/1.1 401", 12) == 0, "got: %s", buf);
+	ck_assert(closed);
+	close(fd);
+}
+END_TEST
+
+START_TEST(test_auth_http)
+{
+	static const char *const none[] = { "Content-Type: application/json",
+					    NULL };
+	static const char *const basic[] = { "Content-Type: application/json",
+					     "Authorization: Basic dXNlcjpwYXNz",
+					     NULL };
+	static const char *const empty[] = { "Content-Type: application/json",
+					     "Authorization: Bearer ", NULL };
+	static const char *const wrong[] = {
+		"Content-Type: application/json",
+		"Authorization: Bearer tok-AAAAAAAAAAAAAAAAAAAAAAAB", NULL
+	};
+	static const char *const wrong_text[] = {
+		"Content-Type: text/plain",
+		"Authorization: Bearer tok-AAAAAAAAAAAAAAAAAAAAAAAB", NULL
+	};
+	static const char *const good[] = { "Content-Type: application/json",
+					    "Authorization: bearer  " TOKEN_B,
+					    NULL };
+	static const char *const good_a[] = { "Authorization: Bearer " TOKEN_A,
+					      NULL };
+	struct resp r = { 0 };
+	char v[128];
+
+	env_start();
+	http1("PUT", "/v1/things/1", none, "{\"x\":1}", &r);
+	assert_error(&r, 401, "unauthorized", "Bearer");
+	ck_assert_str_eq(resp_header(&r, "WWW-Authenticate", v, sizeof v),
+			 "Bearer realm=\"markd\"");
+	http1("PUT", "/v1/things/1", basic, "{\"x\":1}", &r);
+	assert_error(&r, 401, "unauthorized", "malformed");
+	ck_assert_str_eq(resp_header(&r, "WWW-Authenticate", v, sizeof v),
+			 "Bearer realm=\"markd\", error=\"invalid_request\"");
+	http1("PUT", "/v1/things/1", empty, "{\"x\":1}", &r);
+	ck_assert_int_eq(r.code, 401);
+	http1("PUT", "/v1/things/1", wrong, "{\"x\":1}", &r);
+	assert_error(&r, 403, "forbidden", NULL);
+	ck_assert_ptr_null(resp_header(&r, "WWW-Authenticate", v, sizeof v));
+	/* auth is checked before the media type */
+	http1("PUT", "/v1/things/1", wrong_text, "{\"x\":1}", &r);
+	ck_assert_int_eq(r.code, 403);
+	http1("PUT", "/v1/things/1", good, "{\"x\":1}", &r);
+	ck_assert_int_eq(r.code, 200);
+	ck_assert_str_eq(r.body, "{\"ok\":true,\"got\":{\"x\":1}}");
+	http1("DELETE", "/v1/things/9", good_a, NULL, &r);
+	ck_assert_int_eq(r.code, 200);
+	ck_assert_str_eq(r.body, "{\"deleted\":\"9\"}");
+	/* reads stay open */
+	http1("GET", "/v1/things/9", NULL, NULL, &r);
+	ck_assert_int_eq(r.code, 200);
+	resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_token_files)
+{
+	struct httpd_auth *a = NULL;
+	struct mk_err err;
+	char path[400];
+
+	snprintf(path, sizeof path, "%s/other", E.dir);
+	ck_assert_int_eq(httpd_auth_load(path, &a, &err), MK_EIO);
+	ck_assert_ptr_nonnull(strstr(err.msg, path));
+	ck_assert_int_eq(err.sys_errno, ENOENT);
+
+	write_file(path, "");
+	ck_assert_int_eq(httpd_auth_load(path, &a, &err), MK_ECONFIG);
+	ck_assert_ptr_nonnull(strstr(err.msg, "no token"));
+	write_file(path, "# only a comment\n\n   \n");
+	ck_assert_int_eq(httpd_auth_load(path, &a, &err), MK_ECONFIG);
+
+	write_file(path, "# c\n" TOKEN_A "\nnot a token with spaces\n");
+	ck_assert_int_eq(httpd_auth_load(path, &a, &err), MK_EPARSE);
+	ck_assert_msg(strstr(err.msg, "line 3") != NULL, "%s", err.msg);
+	ck_assert_ptr_null(strstr(err.msg, "spaces")); /* never echo tokens */
+	write_file(path, "short\n");
+	ck_assert_int_eq(httpd_auth_load(path, &a, &err), MK_EPARSE);
+	ck_assert_msg(strstr(err.msg, "line 1") != NULL &&
+		      strstr(err.msg, "16") != NULL, "%s", err.msg);
+	ck_assert_int_eq(httpd_auth_load("", &a, &err), MK_ECONFIG);
+
+	/* CRLF, comments, trailing '=' */
+	write_file(path, TOKEN_A "\r\n# x\r\n" TOKEN_C "==  # c\r\n");
+	ck_assert_int_eq(httpd_auth_load(path, &a, &err), MK_OK);
+	ck_assert_uint_eq(httpd_auth_count(a), 2);
+	ck_assert_int_eq(httpd_auth_check(a, "Bearer " TOKEN_A), HTTPD_AUTH_OK);
+	ck_assert_int_eq(httpd_auth_check(a, "Bearer " TOKEN_C "=="),
+			 HTTPD_AUTH_OK);
+	ck_assert_int_eq(httpd_auth_check(a, "Bearer " TOKEN_C), HTTPD_AUTH_DENIED);
+	ck_assert_int_eq(httpd_auth_check(a, "Bearer " TOKEN_A "A"),
+			 HTTPD_AUTH_DENIED);
+	ck_assert_int_eq(httpd_auth_check(a, NULL), HTTPD_AUTH_MISSING);
+	ck_assert_int_eq(httpd_auth_check(a, "Bearer"), HTTPD_AUTH_MALFORMED);
+	ck_assert_int_eq(httpd_auth_check(a, "Bearer a b"), HTTPD_AUTH_MALFORMED);
+	ck_assert_int_eq(httpd_auth_check(a, "Token " TOKEN_A),
+			 HTTPD_AUTH_MALFORMED);
+
+	/* reload: new tokens replace old ones; a bad file keeps the old */
+	write_file(path, TOKEN_B "\n");
+	ck_assert_int_eq(httpd_auth_reload(a, &err), MK_OK);
+	ck_assert_int_eq(httpd_auth_check(a, "Bearer " TOKEN_A), HTTPD_AUTH_DENIED);
+	ck_assert_int_eq(httpd_auth_check(a, "Bearer " TOKEN_B), HTTPD_AUTH_OK);
+	write_file(path, "# emptied by mistake\n");
+	ck_assert_int_eq(httpd_auth_reload(a, &err), MK_ECONFIG);
+	ck_assert_int_eq(httpd_auth_check(a, "Bearer " TOKEN_B), HTTPD_AUTH_OK);
+	httpd_auth_destroy(a);
+	httpd_auth_destroy(NULL);
+}
+END_TEST
+
+START_TEST(test_keepalive_reused)
+{
+	static const char *const json[] = { "Content-Type: application/json",
+					    NULL };
+	CURL *h;
+	struct resp r = { 0 };
+	uint64_t t0;
+
+	env_start();
+	h = curl_easy_init();
+	ck_assert_int_eq(http(h, "GET", "/healthz", NULL, NULL, 0, &r), CURLE_OK);
+	ck_assert_int_eq(r.connects, 1);
+	ck_assert_int_eq(http(h, "GET", "/healthz", NULL, NULL, 0, &r), CURLE_OK);
+	ck_assert_int_eq(r.code, 200);
+	ck_assert_int_eq(r.connects, 0);
+	/* with a body, and after error answers chosen before the body */
+	ck_assert_int_eq(http(h, "POST", "/v1/echo", json, "{}", 2, &r), CURLE_OK);
+	ck_assert_int_eq(r.code, 200);
+	ck_assert_int_eq(r.connects, 0);
+	ck_assert_int_eq(http(h, "PUT", "/v1/things/1", json, "{}", 2, &r),
+			 CURLE_OK);
+	ck_assert_int_eq(r.code, 401);
+	ck_assert_int_eq(r.connects, 0);
+	ck_assert_int_eq(http(h, "GET", "/missing", NULL, NULL, 0, &r), CURLE_OK);
+	ck_assert_int_eq(r.code, 404);
+	ck_assert_int_eq(r.connects, 0);
+	ck_assert_int_eq(http(h, "POST", "/v1/echo", json, "{\"a\":", 5, &r),
+			 CURLE_OK);
+	ck_assert_int_eq(r.code, 400);
+	ck_assert_int_eq(r.connects, 0);
+	ck_assert_int_eq(http(h, "GET", "/healthz", NULL, NULL, 0, &r), CURLE_OK);
+	ck_assert_int_eq(r.connects, 0);
+
+	/* Stopping with only an idle keep-alive connection does not wait
+	 * for the drain timeout (3 s here). */
+	t0 = now_ms();
+	httpd_server_stop(E.srv);
+	E.srv = NULL;
+	ck_assert_uint_lt(now_ms() - t0, 1500);
+	curl_easy_cleanup(h);
+	resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_per_ip_limit)
+{
+	int a, b, c;
+	char buf[4096];
+	bool closed;
+	uint64_t deadline;
+
+	E.cfg.per_ip_limit = 2;
+	env_start();
+	a = raw_connect(0);
+	b = raw_connect(0);
+	raw_send(a, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+	raw_read(a, buf, sizeof buf, "{\"status\":\"ok\"}", 5000, &closed);
+	ck_assert_ptr_nonnull(strstr(buf, "200 OK"));
+	raw_send(b, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+	raw_read(b, buf, sizeof buf, "{\"status\":\"ok\"}", 5000, &closed);
+	ck_assert_ptr_nonnull(strstr(buf, "200 OK"));
+
+	/* the third connection from the same address is refused */
+	c = raw_connect(0);
+	send(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 35, MSG_NOSIGNAL);
+	raw_read(c, buf, sizeof buf, NULL, 5000, &closed);
+	ck_assert(closed);
+	ck_assert_ptr_null(strstr(buf, "HTTP/1.1"));
+	close(c);
+
+	/* the first two still work */
+	raw_send(a, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+	raw_read(a, buf, sizeof buf, "{\"status\":\"ok\"}", 5000, &closed);
+	ck_assert_ptr_nonnull(strstr(buf, "200 OK"));
+
+	/* once one closes, a new one is let in (MHD notices the close on
+	 * its next poll: retry within a deadline) */
+	close(b);
+	deadline = now_ms() + 5000;
+	for (;;) {
+		c = raw_connect(0);
+		send(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 35,
+		     MSG_NOSIGNAL);
+		raw_read(c, buf, sizeof buf, "{\"status\":\"ok\"}", 2000, &closed);
+		close(c);
+		if (strstr(buf, "200 OK") != NULL)
+			break;
+		ck_assert_msg(now_ms() < deadline, "never let back in");
+	}
+	close(a);
+}
+END_TEST
+
+START_TEST(test_idle_timeout)
+{
+	char buf[4096];
+	bool closed;
+	uint64_t t0;
+	int fd;
+
+	E.cfg.connection_timeout_s = 1;
+	env_start();
+	/* a connection that never sends anything */
+	t0 = now_ms();
+	fd = raw_connect(0);
+	raw_read(fd, buf, sizeof buf, NULL, 5000, &closed);
+	ck_assert(closed);
+	ck_assert_uint_ge(now_ms() - t0, 900);
+	ck_assert_uint_eq(strlen(buf), 0);
+	close(fd);
+
+	/* a kept-alive connection left idle after a request */
+	fd = raw_connect(0);
+	raw_send(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+	raw_read(fd, buf, sizeof buf, "{\"status\":\"ok\"}", 5000, &closed);
+	ck_assert(!closed);
+	t0 = now_ms();
+	raw_read(fd, buf, sizeof buf, NULL, 5000, &closed);
+	ck_assert(closed);
+	ck_assert_uint_ge(now_ms() - t0, 900);
+	close(fd);
+
+	/* a request whose headers never finish (slowloris) */
+	fd = raw_connect(0);
+	raw_send(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n");
+	raw_read(fd, buf, sizeof buf, NULL, 5000, &closed);
+	ck_assert(closed);
+	close(fd);
+}
+END_TEST
+
+START_TEST(test_metrics_endpoint)
+{
+	CURL *h;
+	struct resp r = { 0 };
+	char why[256], v[128];
+	double x;
+
+	env_start();
+	h = curl_easy_init();
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(http(h, "GET", "/healthz", NULL, NULL, 0, &r),
+				 CURLE_OK);
+	ck_assert_int_eq(http(h, "GET", "/nope", NULL, NULL, 0, &r), CURLE_OK);
+	ck_assert_int_eq(http(h, "GET", "/v1/things/x", NULL, NULL, 0, &r),
+			 CURLE_OK);
+	ck_assert_int_eq(http(h, "GET", "/v1/things/y", NULL, NULL, 0, &r),
+			 CURLE_OK);
+	ck_assert_int_eq(http(h, "GET", "/metrics", NULL, NULL, 0, &r), CURLE_OK);
+	ck_assert_int_eq(r.code, 200);
+	ck_assert_str_eq(resp_header(&r, "Content-Type", v, sizeof v),
+			 "text/plain; version=0.0.4; charset=utf-8");
+	ck_assert_msg(prom_check(r.body, why, sizeof why), "%s\n%s", why, r.body);
+	ck_assert(prom_get(r.body, "markd_http_requests_total{route=\"/healthz\",code=\"200\"}") == 5);
+	ck_assert(prom_get(r.body, "markd_http_requests_total{route=\"unmatched\",code=\"404\"}") == 1);
+	ck_assert(prom_get(r.body, "markd_http_requests_total{route=\"/v1/things/{id}\",code=\"200\"}") == 2);
+	ck_assert(prom_get(r.body, "markd_http_request_duration_seconds_count{route=\"/healthz\"}") == 5);
+	ck_assert(prom_get(r.body, "markd_http_request_duration_seconds_bucket{route=\"/healthz\",le=\"+Inf\"}") == 5);
+	x = prom_get(r.body, "markd_http_request_duration_seconds_sum{route=\"/healthz\"}");
+	ck_assert(x > 0 && x < 10);
+	ck_assert(prom_get(r.body, "markd_build_info{version=\"9.9.9-test\"}") == 1);
+	ck_assert(prom_get(r.body, "markd_http_connections") == 1);
+	ck_assert(prom_get(r.body, "markd_sse_clients") == 0);
+
+	/* the scrape itself is counted by the next one */
+	ck_assert_int_eq(http(h, "GET", "/metrics", NULL, NULL, 0, &r), CURLE_OK);
+	ck_assert(prom_get(r.body, "markd_http_requests_total{route=\"/metrics\",code=\"200\"}") == 1);
+	ck_assert_msg(prom_check(r.body, why, sizeof why), "%s", why);
+	curl_easy_cleanup(h);
+	resp_free(&r);
+}
+END_TEST
+
+static void
+collect(void *arg, struct httpd_expo *w)
+{
+	static const char *const names[] = { "source" };
+	static const char *const vals[] = { "bin\"ance" };
+
+	(void)arg;
+	httpd_expo_family(w, "markd_feed_up", "Whether a source is up.",
+			  HTTPD_METRIC_GAUGE);
+	httpd_expo_sample(w, "markd_feed_up", names, vals, 1, 1);
+}
+
+START_TEST(test_metrics_registry)
+{
+	static const char *const l2[] = { "route", "code" };
+	static const char *const weird[] = { "a\"b\\c\nd", "200" };
+	static const double b3[] = { 0.1, 0.5, 1 };
+	static const double bad[] = { 1, 0.5 };
+	struct httpd_metrics *m = httpd_metrics_create();
+	struct httpd_family *c = NULL, *g = NULL, *h = NULL, *c2 = NULL;
+	struct mk_err err;
+	char *text = NULL, why[256], num[40];
+	size_t len = 0;
+
+	ck_assert_int_eq(httpd_metrics_family(m, HTTPD_METRIC_COUNTER,
+					      "markd_x_total", "X.\nsecond \\ line",
+					      l2, 2, NULL, 0, &c, &err), MK_OK);
+	ck_assert_int_eq(httpd_metrics_family(m, HTTPD_METRIC_COUNTER,
+					      "markd_x_total", "X.", l2, 2,
+					      NULL, 0, &c2, &err), MK_OK);
+	ck_assert_ptr_eq(c, c2);
+	ck_assert_int_eq(httpd_metrics_family(m, HTTPD_METRIC_GAUGE,
+					      "markd_x_total", "X.", l2, 2,
+					      NULL, 0, &c2, &err), MK_ESTATE);
+	ck_assert_int_eq(httpd_metrics_family(m, HTTPD_METRIC_GAUGE, "x_total",
+					      "X.", NULL, 0, NULL, 0, &c2, &err),
+			 MK_EINVAL);
+	ck_assert_int_eq(httpd_metrics_family(m, HTTPD_METRIC_GAUGE,
+					      "markd_y", "Y.",
+					      (const char *const[]){ "le" }, 1,
+					      NULL, 0, &c2, &err), MK_EINVAL);
+	ck_assert_int_eq(httpd_metrics_family(m, HTTPD_METRIC_HISTOGRAM,
+					      "markd_z_seconds", "Z.", NULL, 0,
+					      bad, 2, &c2, &err), MK_EINVAL);
+	ck_assert_int_eq(httpd_metrics_family(m, HTTPD_METRIC_GAUGE,
+					      "markd_temp_celsius", "T.", NULL,
+					      0, NULL, 0, &g, &err), MK_OK);
+	ck_assert_int_eq(httpd_metrics_family(m, HTTPD_METRIC_HISTOGRAM,
+					      "markd_lat_seconds", "L.", l2, 1,
+					      b3, 3, &h, &err), MK_OK);
+	ck_assert_int_eq(httpd_metrics_add_collector(m, collect, NULL), MK_OK);
+
+	httpd_metric_add(c, weird, 2);
+	httpd_metric_add(c, weird, 1);
+	httpd_metric_add(c, weird, -5); /* ignored: counters only go up */
+	httpd_metric_set(g, NULL, -1.5);
+	httpd_metric_observe(h, l2, 0.05);
+	httpd_metric_observe(h, l2, 0.1);  /* le is inclusive */
+	httpd_metric_observe(h, l2, 0.7);
+	httpd_metric_observe(h, l2, 99);
+	ck_assert_int_eq(httpd_metrics_render(m, &text, &len), MK_OK);
+	ck_assert_uint_eq(strlen(text), len);
+	ck_assert_msg(prom_check(text, why, sizeof why), "%s\n%s", why, text);
+	ck_assert_ptr_nonnull(strstr(text, "# HELP markd_x_total X.\\nsecond \\\\ line\n"));
+	ck_assert_ptr_nonnull(strstr(text,
+		"markd_x_total{route=\"a\\\"b\\\\c\\nd\",code=\"200\"} 3\n"));
+	ck_assert_ptr_nonnull(strstr(text, "markd_temp_celsius -1.5\n"));
+	ck_assert_ptr_nonnull(strstr(text, "markd_lat_seconds_bucket{route=\"route\",le=\"0.1\"} 2\n"));
+	ck_assert_ptr_nonnull(strstr(text, "markd_lat_seconds_bucket{route=\"route\",le=\"0.5\"} 2\n"));
+	ck_assert_ptr_nonnull(strstr(text, "markd_lat_seconds_bucket{route=\"route\",le=\"1\"} 3\n"));
+	ck_assert_ptr_nonnull(strstr(text, "markd_lat_seconds_bucket{route=\"route\",le=\"+Inf\"} 4\n"));
+	ck_assert_ptr_nonnull(strstr(text, "markd_lat_seconds_count{route=\"route\"} 4\n"));
+	ck_assert_ptr_nonnull(strstr(text, "markd_feed_up{source=\"bin\\\"ance\"} 1\n"));
+	free(text);
+
+	/* the checker itself rejects what it should */
+	ck_assert(!prom_check("markd_a 1\n", why, sizeof why));
+	ck_assert(!prom_check("# HELP markd_a A\n# TYPE markd_a gauge\nmarkd_b 1\n",
+			      why, sizeof why));
+	ck_assert(!prom_check("# HELP markd_h H\n# TYPE markd_h histogram\n"
+			      "markd_h_bucket{le=\"1\"} 2\nmarkd_h_bucket{le=\"+Inf\"} 1\n"
+			      "markd_h_sum 1\nmarkd_h_count 1\n", why, sizeof why));
+	ck_assert(!prom_check("# HELP markd_h H\n# TYPE markd_h histogram\n"
+			      "markd_h_bucket{le=\"1\"} 1\nmarkd_h_sum 1\nmarkd_h_count 1\n",
+			      why, sizeof why));
+	ck_assert(!prom_check("# HELP markd_a A\n# TYPE markd_a gauge\nmarkd_a{x=\"\\q\"} 1\n",
+			      why, sizeof why));
+
+	ck_assert_str_eq(httpd_metric_format(0.1, num, sizeof num), "0.1");
+	ck_assert_str_eq(httpd_metric_format(0.00025, num, sizeof num), "0.00025");
+	ck_assert_str_eq(httpd_metric_format(12345678, num, sizeof num), "12345678");
+	ck_assert_str_eq(httpd_metric_format(INFINITY, num, sizeof num), "+Inf");
+	httpd_metrics_destroy(m);
+	httpd_metrics_destroy(NULL);
+}
+END_TEST
+
+START_TEST(test_sse_order_and_keepalive)
+{
+	struct stream s;
+	char v[128];
+	const char *p1, *p2, *p3;
+
+	E.sse.keepalive_ms = 150;
+	env_start();
+	stream_open(&s, NULL);
+	ck_assert(stream_wait(&s, "retry: 3000\n\n", 5000));
+	ck_assert_str_eq(resp_header(&s.r, "Content-Type", v, sizeof v),
+			 "text/event-stream");
+	wait_clients(1);
+	publish("mark", "{\"symbol\":\"BTC-USD\",\"price\":\"1\"}", 1);
+	publish("feed", "{\"source\":\"binance\"}", 2);
+	publish("position", "{\"id\":\"p1\",\n\"state\":\"safe\"}", 3);
+	ck_assert(stream_wait(&s, "id: 3\n", 5000));
+	ck_assert(stream_wait(&s, "\"safe\"}\n\n", 5000));
+	p1 = strstr(s.r.body, "id: 1\nevent: mark\ndata: {\"symbol\":\"BTC-USD\",\"price\":\"1\"}\n\n");
+	p2 = strstr(s.r.body, "id: 2\nevent: feed\ndata: {\"source\":\"binance\"}\n\n");
+	p3 = strstr(s.r.body, "id: 3\nevent: position\ndata: {\"id\":\"p1\",\ndata: \"state\":\"safe\"}\n\n");
+	ck_assert_msg(p1 != NULL && p2 != NULL && p3 != NULL, "%s", s.r.body);
+	ck_assert(p1 < p2 && p2 < p3);
+	/* idle: keep-alive comments */
+	ck_assert(stream_wait(&s, ": keep-alive\n\n", 3000));
+	publish("mark", "{\"n\":4}", 4);
+	ck_assert(stream_wait(&s, "id: 4\nevent: mark\ndata: {\"n\":4}\n\n", 5000));
+	ck_assert_int_eq(httpd_sse_publish(E.hub, "bad type", "{}", 2, NULL),
+			 MK_EINVAL);
+	ck_assert_int_eq(httpd_sse_publish(E.hub, "mark", "", 0, NULL), MK_EINVAL);
+	stream_close(&s);
+	wait_clients(0);
+}
+END_TEST
+
+START_TEST(test_sse_resume)
+{
+	struct stream s, t;
+
+	E.sse.ring_capacity = 4;
+	E.sse.max_lag = 4;
+	env_start();
+	publish("mark", "{\"n\":1}", 1);
+	publish("mark", "{\"n\":2}", 2);
+	publish("mark", "{\"n\":3}", 3);
+	publish("mark", "{\"n\":4}", 4);
+
+	/* resume after 2: gets 3 and 4, not 1 and 2 */
+	stream_open(&s, "2");
+	ck_assert(stream_wait(&s, "id: 4\n", 5000));
+	ck_assert(stream_wait(&s, "{\"n\":4}\n\n", 5000));
+	ck_assert_ptr_nonnull(strstr(s.r.body, "id: 3\nevent: mark\ndata: {\"n\":3}\n\n"));
+	ck_assert_ptr_null(strstr(s.r.body, "id: 1\n"));
+	ck_assert_ptr_null(strstr(s.r.body, "id: 2\n"));
+	ck_assert_ptr_null(strstr(s.r.body, "missed"));
+	publish("mark", "{\"n\":5}", 5);
+	ck_assert(stream_wait(&s, "id: 5\nevent: mark\ndata: {\"n\":5}\n\n", 5000));
+
+	/* resuming after 0 needs 1, no longer held (the ring of 4 holds
+	 * 2..5): start from now */
+	stream_open(&t, "0");
+	ck_assert(stream_wait(&t, ": events missed", 5000));
+	ck_assert_ptr_nonnull(strstr(t.r.body, "held: 2 to 5"));
+	wait_clients(2);
+	publish("mark", "{\"n\":6}", 6);
+	ck_assert(stream_wait(&t, "id: 6\n", 5000));
+	ck_assert(stream_wait(&s, "id: 6\n", 5000));
+	ck_assert_ptr_null(strstr(t.r.body, "id: 5\n"));
+	stream_close(&t);
+
+	/* a Last-Event-ID from the future (another server's ids) */
+	stream_open(&t, "999");
+	ck_assert(stream_wait(&t, ": events missed", 5000));
+	stream_close(&t);
+	stream_open(&t, "garbage");
+	ck_assert(stream_wait(&t, ": events missed", 5000));
+	stream_close(&t);
+	/* resuming at the newest id: nothing missed, nothing replayed */
+	stream_open(&t, "6");
+	ck_assert(stream_wait(&t, "retry:", 5000));
+	wait_clients(2);
+	publish("mark", "{\"n\":7}", 7);
+	ck_assert(stream_wait(&t, "id: 7\n", 5000));
+	ck_assert_ptr_null(strstr(t.r.body, "id: 6\n"));
+	ck_assert_ptr_null(strstr(t.r.body, "missed"));
+	stream_close(&t);
+	stream_close(&s);
+}
+END_TEST
+
+START_TEST(test_sse_slow_client_dropped)
+{
+	static char data[8192];
+	static char buf[1 << 16];
+	bool closed;
+	int fd;
+	uint64_t last = 0;
+	size_t n;
+
+	E.sse.ring_capacity = 64;
+	E.sse.max_lag = 16;
+	env_start();
+	fd = raw_connect(4096);
+	raw_send(fd, "GET /v1/stream HTTP/1.0\r\n\r\n");
+	raw_read(fd, buf, sizeof buf, "retry:", 5000, &closed);
+	ck_assert_msg(strstr(buf, "retry:") != NULL, "%s", buf);
+	wait_clients(1);
+	/* far more than any socket buffer holds, while not reading */
+	memset(data, 'x', sizeof data - 1);
+	data[0] = '"';
+	data[sizeof data - 2] = '"';
+	for (uint64_t i = 1; i <= 4000; i++)
+		ck_assert_int_eq(httpd_sse_publish(E.hub, "mark", data,
+						   sizeof data - 1, NULL), MK_OK);
+	/* now read everything: events, then the final comment, then EOF */
+	n = raw_read(fd, buf, sizeof buf, NULL, 20000, &closed);
+	ck_assert(closed);
+	ck_assert_msg(strstr(buf, ": too slow:") != NULL, "tail: %s",
+		      n > 300 ? buf + n - 300 : buf);
+	/* ids seen in the tail increase */
+	for (const char *p = strstr(buf, "\nid: "); p != NULL;
+	     p = strstr(p + 1, "\nid: ")) {
+		uint64_t id = strtoull(p + 5, NULL, 10);
+
+		ck_assert_uint_gt(id, last);
+		last = id;
+	}
+	ck_assert_uint_lt(last, 4000);
+	close(fd);
+	wait_clients(0);
+	ck_assert_int_eq(httpd_sse_publish(E.hub, "mark", "{}", 2, NULL), MK_OK);
+}
+END_TEST
+
+START_TEST(test_sse_limits)
+{
+	struct stream s, t;
+	struct resp r = { 0 };
+
+	E.sse.max_clients = 1;
+	env_start();
+	stream_open(&s, NULL);
+	ck_assert(stream_wait(&s, "retry:", 5000));
+	wait_clients(1);
+	stream_open(&t, NULL);
+	ck_assert(stream_wait(&t, NULL, 5000));
+	ck_assert_int_eq(t.result, CURLE_OK);
+	curl_easy_getinfo(t.h, CURLINFO_RESPONSE_CODE, &r.code);
+	ck_assert_int_eq(r.code, 503);
+	ck_assert_ptr_nonnull(strstr(t.r.body, "service_unavailable"));
+	stream_close(&t);
+	stream_close(&s);
+}
+END_TEST
+
+struct stopper {
+	pthread_t th;
+	atomic_bool done;
+	uint64_t took_ms;
+};
+
+static void *
+stop_main(void *arg)
+{
+	struct stopper *st = arg;
+	uint64_t t0 = now_ms();
+
+	httpd_server_stop(E.srv);
+	st->took_ms = now_ms() - t0;
+	atomic_store(&st->done, true);
+	return NULL;
+}
+
+START_TEST(test_clean_stop_in_flight)
+{
+	struct stream s;
+	struct stopper st;
+	char buf[4096];
+	bool closed;
+	int fd;
+
+	env_start();
+	stream_open(&s, NULL);
+	ck_assert(stream_wait(&s, "retry:", 5000));
+	wait_clients(1);
+	/* a request in flight: headers and half of its body sent */
+	fd = raw_connect(0);
+	raw_send(fd, "POST /v1/echo HTTP/1.1\r\nHost: x\r\n"
+		     "Content-Type: application/json\r\n"
+		     "Content-Length: 14\r\n\r\n{\"half\":");
+	{
+		uint64_t deadline = now_ms() + 5000;
+
+		while (httpd_server_in_flight(E.srv) < 2) {
+			struct timespec ts = { 0, 2000000 };
+
+			ck_assert(now_ms() < deadline);
+			nanosleep(&ts, NULL); /* polling a condition, bounded */
+		}
+	}
+	memset(&st, 0, sizeof st);
+	atomic_init(&st.done, false);
+	ck_assert_int_eq(pthread_create(&st.th, NULL, stop_main, &st), 0);
+	/* the stream ends with a final comment: stop has begun draining */
+	ck_assert(stream_wait(&s, ": server shutting down\n\n", 5000));
+	ck_assert(stream_wait(&s, NULL, 5000));
+	ck_assert_int_eq(s.result, CURLE_OK);
+	ck_assert(!atomic_load(&st.done));
+	/* the request in flight still gets its answer */
+	raw_send(fd, "\"yes\"}");
+	raw_read(fd, buf, sizeof buf, NULL, 5000, &closed);
+	ck_assert_msg(strncmp(buf, "HTTP/1.1 200", 12) == 0, "%s", buf);
+	ck_assert_ptr_nonnull(strstr(buf, "{\"ok\":true,\"got\":{\"half\":\"yes\"}}"));
+	ck_assert_ptr_nonnull(strstr(buf, "Connection: close"));
+	ck_assert(closed);
+	pthread_join(st.th, NULL);
+	ck_assert_uint_lt(st.took_ms, 2500); /* did not sit out the drain */
+	E.srv = NULL;
+	close(fd);
+	stream_close(&s);
+}
+END_TEST
+
+START_TEST(test_shared_buffer)
+{
+	CURL *h;
+	struct resp r = { 0 };
+
+	env_start();
+	h = curl_easy_init();
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(http(h, "GET", "/v1/shared", NULL, NULL, 0, &r),
+				 CURLE_OK);
+		ck_assert_int_eq(r.code, 200);
+		ck_assert_uint_eq(r.len, 1u << 20);
+		/* each answer is the snapshot current when it was asked
+		 * for, intact although it was replaced (and its owner's
+		 * reference dropped) while MHD was still sending it */
+		for (size_t k = 0; k < r.len; k += 4099)
+			ck_assert_int_eq(r.body[k], 'a' + (int)((k + (size_t)i) % 26));
+	}
+	curl_easy_cleanup(h);
+	resp_free(&r);
+}
+END_TEST
+
+/* 256 concurrent keep-alive clients, twice: every one is answered in
+ * time. A smoke test of the connection limits and the poll loop; it does
+ * not reproduce MHD 0.9.75's epoll stall at 128*k ready connections
+ * (perf-baseline.md section 4.5; with MHD_USE_EPOLL this test still
+ * passes), which needs wrk's timing (the benchmarks' stall test). */
+START_TEST(test_many_connections_at_once)
+{
+	enum { N = 256 };
+	static CURL *hs[N];
+	static struct resp rs[N];
+	CURLM *m = curl_multi_init();
+	char url[128];
+	int running = 1, done = 0, left;
+	uint64_t deadline;
+	CURLMsg *msg;
+
+	E.cfg.per_ip_limit = 600;
+	E.cfg.connection_limit = 600;
+	env_start();
+	snprintf(url, sizeof url, "http://127.0.0.1:%u/healthz", (unsigned)E.port);
+	curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)N);
+	curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)N);
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < N; i++) {
+			if (round == 0)
+				hs[i] = curl_easy_init();
+			curl_easy_setopt(hs[i], CURLOPT_URL, url);
+			curl_easy_setopt(hs[i], CURLOPT_WRITEFUNCTION, body_cb);
+			curl_easy_setopt(hs[i], CURLOPT_WRITEDATA, &rs[i]);
+			curl_easy_setopt(hs[i], CURLOPT_NOSIGNAL, 1L);
+			curl_easy_setopt(hs[i], CURLOPT_TIMEOUT_MS, 20000L);
+			curl_multi_add_handle(m, hs[i]);
+		}
+		done = 0;
+		running = 1;
+		deadline = now_ms() + 20000;
+		while (done < N) {
+			ck_assert_msg(now_ms() < deadline, "only %d of %d answered",
+				      done, N);
+			curl_multi_perform(m, &running);
+			while ((msg = curl_multi_info_read(m, &left)) != NULL)
+				if (msg->msg == CURLMSG_DONE) {
+					long code = 0;
+
+					ck_assert_int_eq(msg->data.result, CURLE_OK);
+					curl_easy_getinfo(msg->easy_handle,
+							  CURLINFO_RESPONSE_CODE, &code);
+					ck_assert_int_eq(code, 200);
+					curl_multi_remove_handle(m, msg->easy_handle);
+					done++;
+				}
+			if (done < N)
+				curl_multi_poll(m, NULL, 0, 50, NULL);
+		}
+	}
+	for (int i = 0; i < N; i++) {
+		curl_easy_cleanup(hs[i]);
+		resp_free(&rs[i]);
+	}
+	curl_multi_cleanup(m);
+}
+END_TEST
+
+START_TEST(test_router_and_start_errors)
+{
+	struct httpd_router *r = httpd_router_create();
+	struct httpd_server_config cfg;
+	struct httpd_server *srv = NULL, *srv2 = NULL;
+	struct mk_err err;
+	char allow[64];
+
+	ck_assert_int_eq(httpd_router_add(r, HTTPD_GET, "v1/x", 0, h_count, NULL,
+					  &err), MK_EINVAL);
+	ck_assert_int_eq(httpd_router_add(r, HTTPD_GET, "/v1//x", 0, h_count,
+					  NULL, &err), MK_EINVAL);
+	ck_assert_int_eq(httpd_router_add(r, HTTPD_GET, "/v1/{Bad}", 0, h_count,
+					  NULL, &err), MK_EINVAL);
+	ck_assert_int_eq(httpd_router_add(r, HTTPD_GET, "/v1/{a}/{a}", 0, h_count,
+					  NULL, &err), MK_EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "twice"));
+	ck_assert_int_eq(httpd_router_add(r, HTTPD_GET, "/v1/a{b}", 0, h_count,
+					  NULL, &err), MK_EINVAL);
+	ck_assert_int_eq(httpd_router_add(r, HTTPD_GET | HTTPD_PUT, "/v1/a", 0,
+					  h_count, NULL, &err), MK_EINVAL);
+	ck_assert_int_eq(httpd_router_add(r, HTTPD_GET, "/v1/{id}", 0, h_count,
+					  NULL, &err), MK_OK);
+	ck_assert_int_eq(httpd_router_add(r, HTTPD_GET, "/v1/{other}", 0, h_count,
+					  NULL, &err), MK_ESTATE);
+	ck_assert_int_eq(httpd_router_add(r, HTTPD_PUT, "/v1/{other}",
+					  HTTPD_ROUTE_AUTH, h_count, NULL, &err),
+			 MK_OK);
+	ck_assert_str_eq(httpd_allow_header(HTTPD_DELETE | HTTPD_GET | HTTPD_HEAD,
+					    allow, sizeof allow),
+			 "GET, HEAD, DELETE");
+	ck_assert_int_eq(httpd_method_parse("get"), 0);
+	ck_assert_int_eq(httpd_method_parse("PATCH"), HTTPD_PATCH);
+
+	httpd_server_config_default(&cfg);
+	cfg.router = r;
+	/* a route needs tokens and none are configured */
+	ck_assert_int_eq(httpd_server_start(&cfg, &srv, &err), MK_ECONFIG);
+	ck_assert_ptr_nonnull(strstr(err.msg, "tokens"));
+	cfg.auth = E.auth;
+	cfg.bind_addr = "localhost";
+	ck_assert_int_eq(httpd_server_start(&cfg, &srv, &err), MK_ECONFIG);
+	ck_assert_ptr_nonnull(strstr(err.msg, "http.bind"));
+	cfg.bind_addr = NULL;
+	cfg.connection_timeout_s = 0;
+	ck_assert_int_eq(httpd_server_start(&cfg, &srv, &err), MK_ECONFIG);
+	cfg.connection_timeout_s = 10;
+	ck_assert_int_eq(httpd_server_start(&cfg, &srv, &err), MK_OK);
+	/* the same port twice */
+	cfg.port = httpd_server_port(srv);
+	ck_assert_int_eq(httpd_server_start(&cfg, &srv2, &err), MK_EIO);
+	ck_assert_msg(strstr(err.msg, "cannot start") != NULL, "%s", err.msg);
+	httpd_server_stop(srv);
+	httpd_server_stop(NULL);
+	/* IPv6 loopback, when the machine has it */
+	cfg.port = 0;
+	cfg.bind_addr = "::1";
+	if (httpd_server_start(&cfg, &srv, &err) == MK_OK)
+		httpd_server_stop(srv);
+	httpd_router_destroy(r);
+}
+END_TEST
+
+START_TEST(test_error_bodies)
+{
+	char *b;
+
+	for (int e = 0; e < HTTPD_ERR_COUNT; e++) {
+		ck_assert_uint_ge(httpd_error_status((enum httpd_error)e), 400);
+		ck_assert_str_ne(httpd_error_code((enum httpd_error)e), "");
+	}
+	ck_assert_uint_eq(httpd_error_status(HTTPD_ERR_CONFLICT), 409);
+	ck_assert_uint_eq(httpd_error_status(HTTPD_ERR_TOO_MANY_REQUESTS), 429);
+	ck_assert_str_eq(httpd_error_code(HTTPD_ERR_UNSUPPORTED_MEDIA_TYPE),
+			 "unsupported_media_type");
+	b = httpd_error_body(HTTPD_ERR_BAD_REQUEST, "size", "size must be > 0",
+			     NULL);
+	ck_assert_str_eq(b, "{\"error\":{\"code\":\"bad_request\",\"message\":\"size must be > 0\",\"field\":\"size\"}}");
+	free(b);
+	b = httpd_error_body(HTTPD_ERR_NOT_FOUND, NULL, "no \"x\"\xff", NULL);
+	ck_assert_str_eq(b, "{\"error\":{\"code\":\"not_found\",\"message\":\"no \\\"x\\\"?\"}}");
+	free(b);
+}
+END_TEST
+
+static Suite *
+httpd_suite(void)
+{
+	Suite *s = suite_create("httpd");
+	TCase *tc = tcase_create("server");
+
+	tcase_add_checked_fixture(tc, env_setup, env_teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_health_and_ready);
+	tcase_add_test(tc, test_routing_404_405);
+	tcase_add_test(tc, test_json_bodies);
+	tcase_add_test(tc, test_content_type_parser);
+	tcase_add_test(tc, test_early_413_closes);
+	tcase_add_test(tc, test_auth_http);
+	tcase_add_test(tc, test_token_files);
+	tcase_add_test(tc, test_keepalive_reused);
+	tcase_add_test(tc, test_per_ip_limit);
+	tcase_add_test(tc, test_idle_timeout);
+	tcase_add_test(tc, test_metrics_endpoint);
+	tcase_add_test(tc, test_metrics_registry);
+	tcase_add_test(tc, test_sse_order_and_keepalive);
+	tcase_add_test(tc, test_sse_resume);
+	tcase_add_test(tc, test_sse_slow_client_dropped);
+	tcase_add_test(tc, test_sse_limits);
+	tcase_add_test(tc, test_clean_stop_in_flight);
+	tcase_add_test(tc, test_shared_buffer);
+	tcase_add_test(tc, test_many_connections_at_once);
+	tcase_add_test(tc, test_router_and_start_errors);
+	tcase_add_test(tc, test_error_bodies);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	/* What the daemon's main() does before any thread starts. */
+	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_ALL);
+	sr = srunner_create(httpd_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	curl_global_cleanup();
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
