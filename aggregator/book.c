@@ -298,6 +298,15 @@ agg_book_create(const struct agg_instrument_spec *specs, size_t n,
 			int v = specs[i].legs[j].convert_via;
 
 			in->legs[j].spec = specs[i].legs[j];
+			in->legs[j].source_rank = (uint32_t)j;
+			for (size_t k = 0; k < j; k++) {
+				if (strcmp(specs[i].legs[k].source,
+					   specs[i].legs[j].source) == 0) {
+					in->legs[j].source_rank =
+						in->legs[k].source_rank;
+					break;
+				}
+			}
 			/* count legs converting through v: an upper bound on
 			 * its dependents */
 			if (v >= 0)

@@ -18,6 +18,10 @@
 
 struct agg_leg {
 	struct agg_leg_spec spec;
+	/* Index of the first leg of this instrument with the same source:
+	 * quorum counts venues, not markets (one venue's three markets are
+	 * one opinion). */
+	uint32_t source_rank;
 
 	/* latest quote */
 	bool has_quote;

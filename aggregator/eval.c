@@ -131,30 +131,43 @@ leg_price(const struct agg_inst *in, const struct agg_quote *q,
  * liquidation: an unknown or depegged quote currency is never taken as 1.
  * The data time becomes the older of the two.
  */
+static int64_t age_of(int64_t now_ms, int64_t ts);
+
 static void
 leg_convert(const struct agg_book *book, const struct agg_leg *lg,
-	    struct agg_leg_eval *ev)
+	    int64_t now_ms, struct agg_leg_eval *ev)
 {
-	const struct agg_mark *cm = book->insts[lg->spec.convert_via].mark;
-	agg_i128 d, p, c;
+	const struct agg_inst *conv = &book->insts[lg->spec.convert_via];
+	const struct agg_mark *cm = conv->mark;
+	agg_i128 d, p, c1, c2, c3;
+	int64_t t1, t2, t3;
 
+	/* The converter's mark must be valid now, not only when it was
+	 * computed: its oldest input must still be fresh by its own bound
+	 * (a quote here does not re-evaluate the converter). */
 	if (cm == NULL || !cm->valid_for_liquidation || !cm->has_price ||
-	    cm->held || cm->price.m <= 0 || cm->conf.m < 0) {
+	    cm->held || cm->price.m <= 0 || cm->conf.m < 0 ||
+	    age_of(now_ms, cm->data_ts_ms) > conv->p.max_age_ms) {
 		ev->excl |= EXCL(AGG_EXCL_CONVERSION_UNAVAILABLE);
 		ev->has_price = false;
 		return;
 	}
 	if (!ev->has_price)
 		return;
-	/* Every factor is below 2^63: each product is below 2^126 and the
-	 * sum of two below 2^127. */
+	/* The interval product: (p +- c)(q +- c_q) spans p*q +- (c*q + p*c_q
+	 * + c*c_q). Every factor is below 2^63, so each product is below
+	 * 2^126; each term is rounded up and brought back to 64 bits on its
+	 * own, and the sum is checked. */
 	d = agg_pow10(cm->price.scale);
 	p = agg_div_round((agg_i128)ev->price * cm->price.m, d,
 			  MK_ROUND_HALF_EVEN);
-	c = agg_div_round((agg_i128)ev->conf * cm->price.m +
-			  (agg_i128)ev->price * cm->conf.m, d, MK_ROUND_CEIL);
-	if (!agg_i128_to_i64(p, &ev->price) ||
-	    !agg_i128_to_i64(c, &ev->conf)) {
+	c1 = agg_div_round((agg_i128)ev->conf * cm->price.m, d, MK_ROUND_CEIL);
+	c2 = agg_div_round((agg_i128)ev->price * cm->conf.m, d, MK_ROUND_CEIL);
+	c3 = agg_div_round((agg_i128)ev->conf * cm->conf.m, d, MK_ROUND_CEIL);
+	if (!agg_i128_to_i64(p, &ev->price) || !agg_i128_to_i64(c1, &t1) ||
+	    !agg_i128_to_i64(c2, &t2) || !agg_i128_to_i64(c3, &t3) ||
+	    __builtin_add_overflow(t1, t2, &ev->conf) ||
+	    __builtin_add_overflow(ev->conf, t3, &ev->conf)) {
 		ev->excl |= EXCL(AGG_EXCL_OUT_OF_RANGE);
 		ev->has_price = false;
 		return;
@@ -214,13 +227,20 @@ eval_leg(const struct agg_book *book, const struct agg_inst *in,
 		if (xts > now_ms && xts - now_ms > in->p.max_skew_ms)
 			ev->excl |= EXCL(AGG_EXCL_CLOCK_SKEW);
 	}
-	ev->data_ts = xts > 0 ? xts : lg->recv_ms;
+	/* A venue clock ahead of ours buys no extra freshness: the data is
+	 * no younger than its receipt. */
+	ev->data_ts = xts > 0 && xts < lg->recv_ms ? xts : lg->recv_ms;
+	if (lg->recv_ms > now_ms) {
+		/* Our clock went back since the quote arrived: its age is
+		 * unknown, so it cannot count as fresh. */
+		ev->excl |= EXCL(AGG_EXCL_STALE);
+	}
 	if (lg->bad_data)
 		ev->excl |= EXCL(AGG_EXCL_ERROR);
 
 	leg_price(in, q, ev);
 	if (lg->spec.convert_via >= 0)
-		leg_convert(book, lg, ev);
+		leg_convert(book, lg, now_ms, ev);
 	if (ev->has_price && ev->price > INT64_MAX - ev->conf) {
 		/* p + c, the top vote, must fit */
 		ev->excl |= EXCL(AGG_EXCL_OUT_OF_RANGE);
@@ -283,6 +303,27 @@ exclude_outliers(struct agg_book *book, const struct agg_inst *in)
 			used++;
 	}
 	return used;
+}
+
+/* The number of distinct sources among the used legs: the quorum counts
+ * venues, so one venue listing three markets cannot form one alone. */
+static uint32_t
+used_sources(const struct agg_book *book, const struct agg_inst *in)
+{
+	const struct agg_leg_eval *ev = book->evals;
+	uint32_t n = 0;
+
+	for (size_t j = 0; j < in->nlegs; j++) {
+		bool first = ev[j].excl == 0;
+
+		/* counted once: at the first used leg of its source */
+		for (size_t k = 0; first && k < j; k++)
+			if (ev[k].excl == 0 && in->legs[k].source_rank ==
+						   in->legs[j].source_rank)
+				first = false;
+		n += first;
+	}
+	return n;
 }
 
 /* True when the used legs (their quotes and conversions) differ from what
@@ -489,7 +530,7 @@ agg_eval_instrument(struct agg_book *book, size_t i, int64_t now_ms)
 		eval_leg(book, in, &in->legs[j], now_ms, &book->evals[j],
 			 &m->legs[j]);
 	used = exclude_outliers(book, in);
-	quorum = used >= in->p.min_sources;
+	quorum = used_sources(book, in) >= in->p.min_sources;
 	if (quorum && inputs_changed(book, in))
 		aggregate(book, in, now_ms);
 	for (j = 0; j < in->nlegs; j++) {

@@ -21,7 +21,7 @@
  * (agg_params_default) and can be set per instrument. */
 struct agg_params {
 	int scale;                       /* fraction digits of the mark (8) */
-	uint32_t min_sources;            /* quorum (3) */
+	uint32_t min_sources;            /* quorum: distinct sources used (3) */
 	int64_t max_age_ms;              /* a quote older than this is stale (10000) */
 	int64_t max_skew_ms;             /* exchange time may lead ours by this (2000) */
 	uint32_t max_deviation_bps;      /* outlier bound around the median (500) */

@@ -47,7 +47,7 @@
 enum agg_mark_status {
 	AGG_MARK_OK = 0,
 	AGG_MARK_DEGRADED,       /* quorum met, but some legs were excluded */
-	AGG_MARK_NO_QUORUM,      /* fewer than min_sources usable legs */
+	AGG_MARK_NO_QUORUM,      /* fewer than min_sources distinct sources usable */
 	AGG_MARK_STALE,          /* no quorum, held mark past max_age_ms */
 	AGG_MARK_TOO_UNCERTAIN,  /* conf / price above max_conf_bps */
 	AGG_MARK_TOO_VOLATILE,   /* too far from the TWAP of earlier marks */

@@ -68,7 +68,7 @@
  *   legs          array of 1-64 leg objects.                   required
  *   margin        object, see below.                   default all defaults
  *   [p] scale                  integer 0-18, fraction digits of the mark  8
- *   [p] min_sources            integer 1-64, at most the number of legs   3
+ *   [p] min_sources            integer 1-64, at most the distinct sources 3
  *   [p] max_age_ms             integer 1-86400000                     10000
  *   [p] max_skew_ms            integer 0-3600000                       2000
  *   [p] max_deviation_bps      integer 1-10000                          500

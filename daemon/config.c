@@ -680,6 +680,24 @@ parse_legs(struct cfg_ctx *c, const json_t *v, const char *path,
 	}
 }
 
+/* Number of distinct source names among the instrument's legs. */
+static size_t
+distinct_sources(const struct agg_instrument_spec *spec)
+{
+	size_t n = 0;
+
+	for (size_t j = 0; j < spec->nlegs; j++) {
+		size_t k;
+
+		for (k = 0; k < j; k++)
+			if (strcmp(spec->legs[k].source,
+				   spec->legs[j].source) == 0)
+				break;
+		n += k == j;
+	}
+	return n;
+}
+
 static void
 parse_instrument(struct cfg_ctx *c, const json_t *v, const char *path,
 		 const struct cfg *cfg, struct agg_instrument_spec *spec,
@@ -688,6 +706,7 @@ parse_instrument(struct cfg_ctx *c, const json_t *v, const char *path,
 	const char *str;
 	char p[CFG_PATH_MAX], shown[CFG_SHOW_MAX];
 	bool min_set = false;
+	size_t nsrc;
 
 	if (!cfg_want_object(c, v, path))
 		return;
@@ -706,13 +725,16 @@ parse_instrument(struct cfg_ctx *c, const json_t *v, const char *path,
 	parse_params(c, v, path, &spec->params, &min_set);
 	cfg_path_key(p, path, "legs");
 	parse_legs(c, json_object_get(v, "legs"), p, cfg, spec, ins);
-	if (spec->nlegs > 0 && spec->params.min_sources > spec->nlegs) {
+	nsrc = distinct_sources(spec);
+	if (spec->nlegs > 0 && spec->params.min_sources > nsrc) {
+		/* The quorum counts venues, not legs. */
 		cfg_path_key(p, path, "min_sources");
-		cfg_report(c, p, "%" PRIu32 "%s is more than the %zu leg%s",
+		cfg_report(c, p, "%" PRIu32 "%s is more than the %zu distinct "
+			   "source%s of the legs",
 			   spec->params.min_sources,
 			   min_set ? "" : c->min_sources_in_defaults ?
 			   " (from \"defaults\")" : " (the default)",
-			   spec->nlegs, spec->nlegs == 1 ? "" : "s");
+			   nsrc, nsrc == 1 ? "" : "s");
 	}
 	if (json_object_get(v, "margin") != NULL) {
 		cfg_path_key(p, path, "margin");

@@ -171,6 +171,8 @@ margin_track(struct margin_tracker *t, const struct margin_params *prm,
 
 	memset(d, 0, sizeof(*d));
 	if (!margin_tick_usable(tick)) {
+		if (t->held_since_ms == 0)
+			t->held_since_ms = tick->time_ms > 0 ? tick->time_ms : 1;
 		st = MARGIN_STATE_HELD;
 		why = tick->valid_for_liquidation
 			      ? MARGIN_REASON_MARK_UNUSABLE
@@ -178,6 +180,14 @@ margin_track(struct margin_tracker *t, const struct margin_params *prm,
 	} else {
 		int64_t elapsed = 0;
 
+		/* An outage as long as the window, or a rebuilt aggregator
+		 * (its seq starts again), begins a new confirmation run. */
+		if (t->held_since_ms != 0 &&
+		    tick->time_ms - t->held_since_ms >= tms)
+			t->count = 0;
+		if (t->count > 0 && tick->seq < t->last_seq)
+			t->count = 0;
+		t->held_since_ms = 0;
 		if (flags & (MARGIN_FLAG_FAV_BREACH |
 			     MARGIN_FLAG_FAV_BANKRUPT)) {
 			if (t->count == 0 || tick->seq > t->last_seq) {

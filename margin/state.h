@@ -24,15 +24,20 @@
  * advances it (at most once per mark: a mark with a seq not above the
  * last one counted, e.g. a re-evaluation after a collateral change, does
  * not advance it again); a valid mark not breached there resets it; a held
- * tick neither advances nor resets it (the T ms are measured from the
- * first breached mark, held time included). Nothing is latched: once the
- * favourable edge recovers, the state follows.
+ * tick neither advances nor resets it, so a short blip of invalid marks
+ * does not delay a real liquidation (the T ms are measured from the first
+ * breached mark, held time included). But a held stretch lasting at least
+ * T ms restarts the run: after an outage the breach must be confirmed
+ * again on trustworthy marks. A mark seq lower than the last one counted
+ * (the aggregator was rebuilt, e.g. on reload or restart) also starts a
+ * new run. Nothing is latched: once the favourable edge recovers, the
+ * state follows.
  *
  * Each change of the reported state is a transition and yields an event
  * with the mark, conf, status, sources used and reason of that moment.
  *
  * Thread safety: pure functions over a caller-owned tracker; a tracker
- * needs one writer at a time. The tracker is 24 bytes, so a registry can
+ * needs one writer at a time. The tracker is 32 bytes, so a registry can
  * keep one per position.
  */
 #ifndef MARKD_MARGIN_STATE_H
@@ -87,6 +92,8 @@ struct margin_tick {
 struct margin_tracker {
 	uint64_t last_seq;      /* seq of the last mark counted */
 	int64_t first_ms;       /* time of the first breached mark of the run */
+	int64_t held_since_ms;  /* first held tick of the current held
+				 * stretch; 0 when the last tick was usable */
 	uint32_t count;         /* consecutive valid marks breached at the
 				 * favourable edge (saturates) */
 	uint8_t state;          /* enum margin_state reported last */

@@ -586,8 +586,10 @@ START_TEST(test_conversion_depeg)
 	ck_assert_dec(l->raw_price, "73000");
 	/* 73,000 USDT at 0.90 USD = 65,700 USD, not 73,000 */
 	ck_assert_dec(l->price, "65700");
-	/* c q + p c_q = 1e-8 * 0.9 + 73000 * 0.0001 = 7.300000009, up */
-	ck_assert_dec(l->conf, "7.30000001");
+	/* The interval product's half-width c q + p c_q + c c_q, each term
+	 * rounded up at scale 8: 1e-8 * 0.9 -> 1e-8, 73000 * 0.0001 = 7.3,
+	 * 1e-8 * 0.0001 -> 1e-8: 7.30000002 */
+	ck_assert_dec(l->conf, "7.30000002");
 	ck_assert_int_eq(m->status, AGG_MARK_OK);
 	ck_assert(m->valid_for_liquidation);
 	ck_assert_dec(m->price, "65700");

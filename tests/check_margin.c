@@ -1289,7 +1289,7 @@ START_TEST(state_safe_and_at_risk)
 			 "breach_unconfirmed");
 	ck_assert_str_eq(margin_reason_name(MARGIN_REASON_CONFIRMING),
 			 "confirming");
-	ck_assert(sizeof(struct margin_tracker) <= 24);
+	ck_assert(sizeof(struct margin_tracker) <= 32);
 }
 END_TEST
 

@@ -796,7 +796,7 @@ START_TEST(random_tick_sequences)
 		struct margin_liq l;
 		struct mk_dec centre;
 		uint64_t seq = 1, last_counted = 0;
-		int64_t ms = 0, first = 0;
+		int64_t ms = 0, first = 0, held_since = -1;
 		uint32_t count = 0;
 		enum margin_state prev = MARGIN_STATE_NEW;
 
@@ -828,6 +828,8 @@ START_TEST(random_tick_sequences)
 			tk.sources_used = 3;
 			if (tu_rng_range(&g, 0, 9) > 0)
 				seq++;
+			if (tu_rng_range(&g, 0, 99) == 0)
+				seq = 1; /* the aggregator was rebuilt */
 			tk.seq = seq;
 			ms += tu_rng_range(&g, 0, 2500);
 			tk.time_ms = ms;
@@ -835,6 +837,8 @@ START_TEST(random_tick_sequences)
 					    &ev, &err) == MK_OK, "%s",
 				err.msg);
 			if (!tk.valid_for_liquidation) {
+				if (held_since < 0)
+					held_since = tk.time_ms;
 				held++;
 				REQ_EQ(d.state, MARGIN_STATE_HELD);
 				REQ_EQ(d.breach_marks, count);
@@ -846,6 +850,14 @@ START_TEST(random_tick_sequences)
 							tk.price, tk.conf));
 				bad = flags & (MARGIN_FLAG_FAV_BREACH |
 					       MARGIN_FLAG_FAV_BANKRUPT);
+				/* an outage as long as the window, or a
+				 * restarted seq, begins a new run */
+				if (held_since >= 0 &&
+				    tk.time_ms - held_since >= w.prm.confirm_ms)
+					count = 0;
+				if (count > 0 && tk.seq < last_counted)
+					count = 0;
+				held_since = -1;
 				if (!bad) {
 					count = 0;
 				} else if (count == 0 ||
