@@ -1,24 +1,42 @@
 /*
- * markd.c - the markd program: command line, then (later) the daemon.
+ * markd.c - the markd program: command line, signals, and the daemon's
+ * main thread.
  *
  *   markd -c FILE                  load FILE and run the daemon
  *   markd --check-config -c FILE   validate FILE and exit
  *   markd --version | --help
  *
- * Exit status: 0 success, 1 an invalid config (or a failure to run),
- * 2 a usage error.
+ * The main thread blocks SIGTERM, SIGINT and SIGHUP before any other
+ * thread exists (so every thread inherits the mask) and takes them with
+ * sigtimedwait: SIGHUP reloads the config, SIGTERM/SIGINT stop cleanly.
+ * SIGPIPE is ignored. Once the server listens, the first line on stdout
+ * is "listening ADDR:PORT" (the real port when the config asks for 0).
+ *
+ * Exit status: 0 clean shutdown (or success), 1 an invalid config, 2 a
+ * usage error, 3 the daemon could not start or failed while running.
  */
 /* Autoconf's header; "config.h" would find this folder's config.h. */
 #include "config.h"
 
+#include <curl/curl.h>
+#include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
+#include "daemon/app.h"
 #include "daemon/cfg.h"
+#include "daemon/log.h"
 
 #define EXIT_USAGE 2
+#define EXIT_RUN 3
+/* How often the main thread checks the feeds thread between signals. */
+#define WATCH_MS 500
 
 static void
 usage(FILE *out)
@@ -40,8 +58,15 @@ usage(FILE *out)
 		"  -V, --version       print the version and exit\n"
 		"  -h, --help          print this help and exit\n"
 		"\n"
-		"Exit status: 0 success, 1 invalid configuration or failure,\n"
-		"2 usage error.\n");
+		"Running: markd -c FILE serves the HTTP API on the config's\n"
+		"\"listen\" address and prints \"listening ADDR:PORT\" on\n"
+		"stdout; logs go to stderr. SIGHUP reloads FILE (a bad file\n"
+		"is refused and the running config kept), SIGTERM or SIGINT\n"
+		"stop it (requests in flight finish first).\n"
+		"\n"
+		"Exit status: 0 success or clean shutdown, 1 invalid\n"
+		"configuration, 2 usage error, 3 could not start or failed\n"
+		"while running. See markd(8) and markd.json(5).\n");
 }
 
 static int
@@ -73,6 +98,103 @@ print_errors(const char *file, const struct cfg_errors *errs)
 	if (errs->total > errs->count)
 		fprintf(stderr, "%s: %zu more errors not shown\n", file,
 			errs->total - errs->count);
+}
+
+/* Runs the daemon until SIGTERM/SIGINT; cfg is taken over. Returns the
+ * exit status. */
+static int
+run(const char *file, struct cfg *cfg)
+{
+	struct md_app *app = NULL;
+	struct mk_err err = { 0 };
+	struct md_log_line l;
+	struct timespec wait = { WATCH_MS / 1000, (WATCH_MS % 1000) * 1000000L };
+	char summary[256];
+	sigset_t set;
+	enum mk_status st;
+	int rc = EXIT_SUCCESS;
+
+	md_log_configure(cfg->log_level, cfg->log_format);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	/* before any thread: every thread inherits the mask */
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		md_log_msg(CFG_LOG_ERROR, "start_failed",
+			   "libcurl could not be initialized");
+		cfg_free(cfg);
+		return EXIT_RUN;
+	}
+	cfg_summary(cfg, summary, sizeof summary);
+	md_log_begin(&l, CFG_LOG_INFO, "starting");
+	md_log_str(&l, "version", PACKAGE_VERSION);
+	md_log_str(&l, "config", file);
+	md_log_str(&l, "summary", summary);
+	md_log_end(&l);
+
+	/* wiring fails only on what the config names (the tokens file):
+	 * status 1; starting fails on the system (a port in use): 3 */
+	st = md_app_create(file, cfg, &app, &err);
+	rc = EXIT_FAILURE;
+	if (st == MK_OK) {
+		st = md_app_start(app, &err);
+		rc = st == MK_ECONFIG ? EXIT_FAILURE : EXIT_RUN;
+	}
+	if (st != MK_OK) {
+		md_log_begin(&l, CFG_LOG_ERROR, "start_failed");
+		md_log_str(&l, "error", err.msg);
+		md_log_end(&l);
+		fprintf(stderr, "markd: %s\n", err.msg);
+		goto out;
+	}
+	rc = EXIT_SUCCESS;
+	if (strchr(md_app_bind(app), ':') != NULL)
+		printf("listening [%s]:%u\n", md_app_bind(app),
+		       (unsigned)md_app_port(app));
+	else
+		printf("listening %s:%u\n", md_app_bind(app),
+		       (unsigned)md_app_port(app));
+	fflush(stdout);
+	md_log_begin(&l, CFG_LOG_INFO, "listening");
+	md_log_str(&l, "addr", md_app_bind(app));
+	md_log_uint(&l, "port", md_app_port(app));
+	md_log_end(&l);
+
+	for (;;) {
+		siginfo_t si;
+		int sig = sigtimedwait(&set, &si, &wait);
+
+		if (sig == SIGHUP) {
+			md_app_reload(app);
+		} else if (sig == SIGTERM || sig == SIGINT) {
+			md_log_begin(&l, CFG_LOG_INFO, "stopping");
+			md_log_str(&l, "signal", sig == SIGTERM ? "SIGTERM"
+								 : "SIGINT");
+			md_log_end(&l);
+			break;
+		} else if (sig < 0 && errno != EAGAIN && errno != EINTR) {
+			md_log_msg(CFG_LOG_ERROR, "signal_wait_failed", "%s",
+				   strerror(errno));
+			rc = EXIT_RUN;
+			break;
+		}
+		if (md_app_failed(app, &err)) {
+			md_log_msg(CFG_LOG_ERROR, "stopping",
+				   "the feeds thread failed: %s", err.msg);
+			rc = EXIT_RUN;
+			break;
+		}
+	}
+out:
+	md_app_stop(app);
+	curl_global_cleanup();
+	md_log_begin(&l, CFG_LOG_INFO, "stopped");
+	md_log_int(&l, "exit", rc);
+	md_log_end(&l);
+	return rc;
 }
 
 int
@@ -135,15 +257,14 @@ main(int argc, char **argv)
 		print_errors(file, errs);
 		goto out;
 	}
-	cfg_summary(cfg, summary, sizeof(summary));
 	if (check_only) {
+		cfg_summary(cfg, summary, sizeof(summary));
 		printf("%s: ok\n%s\n", file, summary);
 		rc = EXIT_SUCCESS;
 		goto out;
 	}
-	fprintf(stderr, "markd: %s: ok (%s)\n"
-		"markd: the daemon loop is not built yet; only --check-config "
-		"works in this version\n", file, summary);
+	free(errs);
+	return run(file, cfg);
 out:
 	cfg_free(cfg);
 	free(errs);
