@@ -13,7 +13,8 @@
 #              and built here if absent)
 #   env CONNS  connection counts (default "8 64 256")
 #   env OUT    also write the markdown table to this file
-# Talks only to 127.0.0.1. Needs wrk and nginx (scripts/setup-deps).
+# Talks only to 127.0.0.1. Installs wrk and nginx-light through
+# `scripts/setup-deps --bench`.
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,17 +24,20 @@ slice=${3:-2}
 conns=${CONNS:-"8 64 256"}
 symbol=BTC-USD
 
+"$top/scripts/setup-deps" --bench >/dev/null
 command -v wrk >/dev/null || { echo "compare_nginx: wrk is not installed (scripts/setup-deps)" >&2; exit 2; }
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { echo "compare_nginx: nginx is not installed (scripts/setup-deps)" >&2; exit 2; }
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 if [ ! -x "$build/markd" ]; then
+	[ -x "$top/configure" ] || (cd "$top" && autoreconf -fi)
 	mkdir -p "$build"
 	(cd "$build" && "$top/configure" CFLAGS="-O2 -g" >configure.out &&
 	 make -j2 >make.out 2>&1) || { echo "compare_nginx: build failed in $build" >&2; exit 1; }
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/markd-bench.XXXXXX")
+chmod 755 "$work" # nginx workers may run as another user
 pids=""
 cleanup() {
 	for p in $pids; do kill "$p" 2>/dev/null || true; done
@@ -60,12 +64,12 @@ wait_line() {
 pids="$pids $!"
 fport=$(wait_line "$work/fakex.out" '^listening' | sed 's/.*://')
 sed -e "s#127.0.0.1:8701#127.0.0.1:$fport#g" \
-    -e 's#"listen": *"[^"]*"#"listen": "127.0.0.1:0"#' \
+    -e 's#"listen": *"[^"]*",#"listen": "127.0.0.1:0", "http": {"max_connections": 4096, "max_connections_per_ip": 2048},#' \
     -e "s#\"database\": *\"[^\"]*\"#\"database\": \"$work/markd.db\"#" \
     "$top/conf/demo.json" >"$work/markd.json"
 "$build/markd" -c "$work/markd.json" >"$work/markd.out" 2>"$work/markd.err" &
 pids="$pids $!"
-mport=$(wait_line "$work/markd.err" 'listening' | sed 's/.*127.0.0.1:\([0-9]*\).*/\1/')
+mport=$(wait_line "$work/markd.out" '^listening' | sed 's/.*://')
 url_m="http://127.0.0.1:$mport/v1/marks/$symbol"
 i=0
 until curl -sf "$url_m" | grep -q '"valid_for_liquidation":true'; do
@@ -95,7 +99,11 @@ http {
 EOF
 "$NGINX" -c "$work/nginx.conf" -e "$work/nginx-error.log"
 url_n="http://127.0.0.1:$nport/v1/marks/$symbol"
-curl -sf "$url_n" >/dev/null
+i=0
+until curl -sf "$url_n" >/dev/null; do
+	i=$((i + 1)); [ $i -lt 100 ] || { echo "compare_nginx: nginx does not serve $url_n" >&2; cat "$work/nginx-error.log" >&2; exit 1; }
+	sleep 0.05
+done
 
 # 3. interleaved wrk slices; one CSV row per slice
 csv="$work/slices.csv"
