@@ -40,6 +40,8 @@ struct md_app {
 	void *snapshot_arg;
 	md_reload_fn on_reload;
 	void *reload_arg;
+	void (*on_halt)(void *arg);
+	void *halt_arg;
 	struct httpd_family *m_reloads;
 	struct httpd_family *m_reload_ts;
 	bool started;
@@ -460,6 +462,8 @@ md_app_stop(struct md_app *a)
 	md_feeds_stop(a->feeds);
 	a->feeds = NULL;
 	a->api.feeds = NULL;
+	if (a->on_halt != NULL)
+		a->on_halt(a->halt_arg);
 	httpd_sse_hub_destroy(a->hub);
 	httpd_router_destroy(a->router);
 	httpd_auth_destroy(a->auth);
@@ -470,4 +474,11 @@ md_app_stop(struct md_app *a)
 	cfg_free(a->cfg);
 	free(a->path);
 	free(a);
+}
+
+void
+md_app_set_halt_hook(struct md_app *a, void (*fn)(void *), void *arg)
+{
+	a->on_halt = fn;
+	a->halt_arg = arg;
 }

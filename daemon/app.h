@@ -83,6 +83,18 @@ void md_app_set_snapshot_hook(struct md_app *a, md_snapshot_fn fn,
 			      void *arg);
 void md_app_set_ready_hook(struct md_app *a, httpd_ready_fn fn, void *arg);
 void md_app_set_reload_hook(struct md_app *a, md_reload_fn fn, void *arg);
+/* Called by md_app_stop after the feeds thread stopped and before the
+ * SSE hub and metrics are destroyed. */
+void md_app_set_halt_hook(struct md_app *a, void (*fn)(void *), void *arg);
+
+/*
+ * Creates the margin service (positions, evaluations, liquidation events,
+ * the SQLite store named by the config's "database") and plugs it in: its
+ * routes, snapshot, readiness and halt hooks. Call after md_app_create and
+ * before md_app_start. Errors: as margin_service_create (the store cannot
+ * be opened, ...), the app unchanged.
+ */
+enum mk_status md_app_add_margin(struct md_app *a, struct mk_err *err);
 
 /*
  * Starts the feeds thread and the HTTP server. Errors: as

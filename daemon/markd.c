@@ -140,6 +140,9 @@ run(const char *file, struct cfg *cfg)
 	st = md_app_create(file, cfg, &app, &err);
 	rc = EXIT_FAILURE;
 	if (st == MK_OK) {
+		st = md_app_add_margin(app, &err);
+	}
+	if (st == MK_OK) {
 		st = md_app_start(app, &err);
 		rc = st == MK_ECONFIG ? EXIT_FAILURE : EXIT_RUN;
 	}

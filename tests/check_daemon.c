@@ -1544,7 +1544,7 @@ yaml_has(const char *yaml, const char *pattern, const char *method)
 
 START_TEST(test_routes_documented)
 {
-	char path[PATH_LEN];
+	char path[PATH_LEN], dbpath[PATH_LEN + 16];
 	struct cfg *cfg = NULL;
 	struct cfg_errors errs;
 	struct md_app *app = NULL;
@@ -1554,7 +1554,14 @@ START_TEST(test_routes_documented)
 
 	tu_srcpath(path, sizeof path, "conf/demo.json");
 	ck_assert_int_eq(cfg_load(path, &cfg, &errs), MK_OK);
+	/* the margin service's store goes to a temp dir, not the cwd */
+	make_tmpdir();
+	free(cfg->database);
+	snprintf(dbpath, sizeof dbpath, "%s/routes.db", tmpdir);
+	cfg->database = strdup(dbpath);
+	ck_assert_ptr_nonnull(cfg->database);
 	ck_assert_int_eq(md_app_create(path, cfg, &app, &err), MK_OK);
+	ck_assert_msg(md_app_add_margin(app, &err) == MK_OK, "%s", err.msg);
 	tu_srcpath(path, sizeof path, "doc/openapi.yaml");
 	yaml = read_text(path);
 	ck_assert_msg(strncmp(yaml, "openapi: 3.", 11) == 0,
@@ -1575,6 +1582,7 @@ START_TEST(test_routes_documented)
 	ck_assert(!yaml_has(yaml, "/v1/marks", "delete"));
 	free(yaml);
 	md_app_stop(app);
+	remove_tmpdir();
 }
 END_TEST
 
