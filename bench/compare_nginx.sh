@@ -12,7 +12,9 @@
 #   BUILD_DIR  a build without sanitizers (default: build-bench, configured
 #              and built here if absent)
 #   env CONNS  connection counts (default "8 64 256")
-#   env OUT    also write the markdown table to this file
+#   env OUT    also write the table (with the machine described) into this
+#              file, between its compare_nginx:begin/end markers (the rest
+#              of the file is kept), or as the whole file when it has none
 # Talks only to 127.0.0.1. Installs wrk and nginx-light through
 # `scripts/setup-deps --bench`.
 set -eu
@@ -152,10 +154,21 @@ END {
 echo "$table"
 if [ -n "${OUT:-}" ]; then
 	{
-		echo "<!-- written by bench/compare_nginx.sh on $(date -u +%Y-%m-%dT%H:%MZ) -->"
+		echo "<!-- compare_nginx:begin (written by bench/compare_nginx.sh on $(date -u +%Y-%m-%dT%H:%MZ)) -->"
 		echo "Machine: $(nproc) CPUs, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r)."
-		echo "wrk $(wrk -v 2>&1 | awk 'NR==1{print $2}') (1 thread, keep-alive), nginx $("$NGINX" -v 2>&1 | sed 's#.*/##'), $cycles alternating ${slice}s slices per server and connection count."
+		echo "wrk $(wrk -v 2>&1 | awk 'NR==1{print $2}') (1 thread, keep-alive), nginx $("$NGINX" -v 2>&1 | sed 's#.*/##') (1 worker, static file), $cycles alternating ${slice}s slices per server and connection count."
 		echo
 		echo "$table"
-	} >"$OUT"
+		echo "<!-- compare_nginx:end -->"
+	} >"$work/block.md"
+	# Replace the block between the markers, keeping the rest of OUT.
+	if [ -f "$OUT" ] && grep -q '^<!-- compare_nginx:begin' "$OUT"; then
+		awk -v block="$work/block.md" '
+			/^<!-- compare_nginx:begin/ { while ((getline l < block) > 0) print l; skip = 1; next }
+			/^<!-- compare_nginx:end/ { skip = 0; next }
+			!skip { print }' "$OUT" >"$work/out.md"
+		cat "$work/out.md" >"$OUT"
+	else
+		cat "$work/block.md" >"$OUT"
+	fi
 fi
