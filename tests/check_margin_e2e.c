@@ -221,10 +221,25 @@ resp_free(struct resp *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* One request with the given Authorization header (NULL: none) and
+ * Content-Type for the body; false when the transfer itself failed. */
+static bool
+http_raw(int port, const char *method, const char *path, const char *body,
+	 const char *auth, const char *ctype, struct resp *r);
+
 /* One request; false when the transfer itself failed. */
 static bool
 http(int port, const char *method, const char *path, const char *body,
      bool token, struct resp *r)
+{
+	return http_raw(port, method, path, body,
+			token ? "Authorization: Bearer " TOKEN : NULL,
+			"Content-Type: application/json", r);
+}
+
+static bool
+http_raw(int port, const char *method, const char *path, const char *body,
+	 const char *auth, const char *ctype, struct resp *r)
 {
 	CURL *h = curl_easy_init();
 	struct curl_slist *sl = NULL;
@@ -236,10 +251,10 @@ http(int port, const char *method, const char *path, const char *body,
 		return false;
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
 	sl = curl_slist_append(sl, "Expect:");
-	if (token)
-		sl = curl_slist_append(sl, "Authorization: Bearer " TOKEN);
+	if (auth != NULL)
+		sl = curl_slist_append(sl, auth);
 	if (body != NULL) {
-		sl = curl_slist_append(sl, "Content-Type: application/json");
+		sl = curl_slist_append(sl, ctype);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
 	}
@@ -524,6 +539,39 @@ START_TEST(test_wick_never_liquidates)
 }
 END_TEST
 
+/* The write endpoints' error statuses, from real requests to markd. */
+START_TEST(test_write_errors)
+{
+	struct resp r = { 0 };
+	const char *field;
+
+	ck_assert(http_raw(markd.port, "PUT", "/v1/positions/e1", POSITION,
+			   NULL, "Content-Type: application/json", &r));
+	ck_assert_msg(r.code == 401, "%ld %s", r.code, r.body);
+	ck_assert(http_raw(markd.port, "PUT", "/v1/positions/e1", POSITION,
+			   "Authorization: Bearer not-the-token-0123456789",
+			   "Content-Type: application/json", &r));
+	ck_assert_msg(r.code == 403, "%ld %s", r.code, r.body);
+	ck_assert(http_raw(markd.port, "PUT", "/v1/positions/e1", POSITION,
+			   "Authorization: Bearer " TOKEN,
+			   "Content-Type: text/plain", &r));
+	ck_assert_msg(r.code == 415, "%ld %s", r.code, r.body);
+	ck_assert(http(markd.port, "PUT", "/v1/positions/e1",
+		       "{\"symbol\":\"BTC-USD\",\"side\":\"long\","
+		       "\"size\":\"0\",\"entry_price\":\"30000\","
+		       "\"collateral\":\"717.6\"}", true, &r));
+	ck_assert_msg(r.code == 400, "%ld %s", r.code, r.body);
+	field = json_string_value(json_object_get(
+		json_object_get(r.j, "error"), "field"));
+	ck_assert_msg(field != NULL && strcmp(field, "size") == 0, "%s",
+		      r.body);
+	ck_assert(http(markd.port, "GET", "/v1/positions/e1", NULL, false,
+		       &r));
+	ck_assert_msg(r.code == 404, "%ld %s", r.code, r.body);
+	resp_free(&r);
+}
+END_TEST
+
 START_TEST(test_move_through_and_kill)
 {
 	struct resp r = { 0 };
@@ -593,6 +641,7 @@ e2e_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, stop_all);
 	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_write_errors);
 	tcase_add_test(tc, test_wick_never_liquidates);
 	tcase_add_test(tc, test_move_through_and_kill);
 	suite_add_tcase(s, tc);
