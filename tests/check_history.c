@@ -170,6 +170,10 @@ START_TEST(test_bad_files)
 	expect_error("extra.csv", text, NULL, MK_EPARSE, ":2:");
 	snprintf(text, sizeof(text), "%s1678233600,1,1,1,1,1\n\n1678233660,1,1,1,1,1\n", hdr);
 	expect_error("blank.csv", text, NULL, MK_EPARSE, ":3:");
+	/* a time that would overflow once taken to milliseconds */
+	snprintf(text, sizeof(text), "%s999999999999999999,1,1,1,1,0\n", hdr);
+	expect_error("farfuture.csv", text, NULL, MK_EPARSE,
+		     ":2:ts_utc_unix: \"999999999999999999\" is after 9999-12-31");
 	snprintf(text, sizeof(text),
 		 "%s1678233660,1,1,1,1,1\n1678233600,1,1,1,1,1\n", hdr);
 	expect_error("unsorted.csv", text, NULL, MK_EPARSE,

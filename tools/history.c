@@ -137,6 +137,13 @@ parse_bar(const char *name, size_t lineno, const char *line, size_t len,
 				  "%s:%zu:ts_utc_unix: \"%s\" is not a Unix time in seconds",
 				  name, lineno, shown);
 	}
+	if (b->ts > HISTORY_TS_MAX) {
+		/* later times would overflow once taken to milliseconds */
+		show(&f[0], shown, sizeof(shown));
+		return mk_err_set(err, MK_EPARSE,
+				  "%s:%zu:ts_utc_unix: \"%s\" is after 9999-12-31",
+				  name, lineno, shown);
+	}
 	for (size_t i = 0; i < 4; i++) {
 		st = parse_dec(name, lineno, i + 1, &f[i + 1], px[i], err);
 		if (st != MK_OK)

@@ -42,6 +42,8 @@
 #include "aggregator/status.h"
 
 #define HISTORY_BAR_S 60                  /* a bar covers [ts, ts + 60) */
+/* The latest bar time accepted: 9999-12-31T23:59:00Z (Unix seconds). */
+#define HISTORY_TS_MAX INT64_C(253402300740)
 #define HISTORY_MAX_LINE_DEFAULT 512      /* bytes per line, without "\n" */
 #define HISTORY_MAX_ROWS_DEFAULT 1000000  /* bars per file (~2 years) */
 
@@ -111,9 +113,9 @@ size_t history_find(const struct history_series *s, int64_t t);
  * a bar (a venue with no trades that minute) and after the last bar, the
  * last close; before the first bar, the first open. Pure; O(log n).
  * The walk is computed exactly and rounded once. Errors: MK_EINVAL for a
- * bad scale; MK_ERANGE if the exact intermediate (price mantissa x 10^5)
- * does not fit 64 bits, i.e. only for prices with more than 13
- * significant digits.
+ * bad scale; MK_ERANGE if the exact intermediate does not fit: a price
+ * whose scale is above 13 (more than 13 fraction digits, since the walk
+ * needs 5 more), or whose mantissa x 10^5 does not fit 64 bits.
  */
 enum mk_status history_price_at(const struct history_series *s, int64_t t_ms,
 				int scale, struct mk_dec *out);
