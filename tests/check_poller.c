@@ -800,7 +800,9 @@ START_TEST(test_timeout)
 	ck_assert_str_eq(r->text, "timeout after 300 ms");
 	ck_assert_int_eq(r->http_status, 0);
 	ck_assert_int_eq(r->latency_us, -1);
-	ck_assert_int_ge(r->mono_ms - t0, 300);
+	/* curl keeps its own millisecond clock: allow it a few ms of
+	 * rounding against ours (once seen at 299 under load). */
+	ck_assert_int_ge(r->mono_ms - t0, 290);
 	ck_assert_int_lt(r->mono_ms - t0, 3000);
 }
 END_TEST
