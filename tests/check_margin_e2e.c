@@ -29,6 +29,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -572,6 +573,76 @@ START_TEST(test_write_errors)
 }
 END_TEST
 
+/* ---- the SSE stream, watched from a thread ---- */
+
+/* Reads GET /v1/stream until a "position" event taking position `id` to
+ * `to` arrives, or for at most 30 s (curl's own timeout bounds it). */
+struct watch {
+	int port;
+	const char *id, *to;
+	char buf[1 << 16];
+	size_t len;
+	bool found;
+	pthread_t thread;
+};
+
+static size_t
+on_stream(char *p, size_t sz, size_t n, void *arg)
+{
+	struct watch *w = arg;
+	size_t take = sz * n;
+	char want_id[160], want_to[64];
+	const char *ev;
+
+	if (take > sizeof(w->buf) - 1 - w->len) {
+		/* keep the tail: events of interest are the latest */
+		size_t keep = sizeof(w->buf) / 2;
+
+		memmove(w->buf, w->buf + w->len - keep, keep);
+		w->len = keep;
+		if (take > sizeof(w->buf) - 1 - w->len)
+			take = sizeof(w->buf) - 1 - w->len;
+	}
+	memcpy(w->buf + w->len, p, take);
+	w->len += take;
+	w->buf[w->len] = '\0';
+	snprintf(want_id, sizeof(want_id), "\"id\":\"%s\"", w->id);
+	snprintf(want_to, sizeof(want_to), "\"to\":\"%s\"", w->to);
+	for (ev = strstr(w->buf, "event: position\n"); ev != NULL;
+	     ev = strstr(ev + 1, "event: position\n")) {
+		const char *end = strstr(ev, "\n\n");
+
+		if (end == NULL)
+			break;
+		if (memmem(ev, (size_t)(end - ev), want_id, strlen(want_id)) &&
+		    memmem(ev, (size_t)(end - ev), want_to, strlen(want_to))) {
+			w->found = true;
+			return 0; /* stop the transfer */
+		}
+	}
+	return sz * n;
+}
+
+static void *
+watch_run(void *arg)
+{
+	struct watch *w = arg;
+	CURL *h = curl_easy_init();
+	char url[128];
+
+	if (h == NULL)
+		return NULL;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/stream", w->port);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_stream);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, w);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 30000L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_perform(h);
+	curl_easy_cleanup(h);
+	return NULL;
+}
+
 START_TEST(test_move_through_and_kill)
 {
 	struct resp r = { 0 };
@@ -582,6 +653,13 @@ START_TEST(test_move_through_and_kill)
 		       &r));
 	ck_assert_int_eq(r.code, 201);
 	ck_assert(poll_state("/v1/positions/d1", "safe", 10000));
+	/* a dashboard watches the stream from here on */
+	static struct watch w;
+	memset(&w, 0, sizeof(w));
+	w.port = markd.port;
+	w.id = "d1";
+	w.to = "liquidatable";
+	ck_assert_int_eq(pthread_create(&w.thread, NULL, watch_run, &w), 0);
 	/* every venue drifts down 2.2% (to about 29,340: through the
 	 * liquidation price 29,400, above the bankruptcy price 29,282.4)
 	 * and stays there */
@@ -611,6 +689,12 @@ START_TEST(test_move_through_and_kill)
 	} while (mono_ms() < t0);
 	ck_assert_msg(strstr(path, "breach_unconfirmed,liquidatable") != NULL,
 		      "events: %s", path);
+	/* the same transition reached the stream (bounded: curl gives up
+	 * after 30 s) */
+	ck_assert_int_eq(pthread_join(w.thread, NULL), 0);
+	ck_assert_msg(w.found, "no position event to liquidatable on the "
+		      "stream; last bytes: %.300s",
+		      w.len > 300 ? w.buf + w.len - 300 : w.buf);
 	snprintf(before, sizeof(before), "%s", path);
 
 	/* SIGKILL, restart on the same file: everything is still there */
