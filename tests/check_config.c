@@ -747,99 +747,17 @@ END_TEST
 
 /* ---- the markd program ---- */
 
-struct run {
-	int status;              /* exit code, or -1 */
-	char out[4096];
-	char err[8192];
-};
-
-/* Runs the built markd with args (argv[1..], NULL-terminated), capturing
- * stdout and stderr; gives up (and kills it) after 60 seconds. */
+/* Runs the built markd (tests/testutil.h: output captured, killed after
+ * 60 s). */
 static void
-run_markd(const char *const *args, struct run *r)
+run_markd(const char *const *args, struct tu_run *r)
 {
-	char bin[PATH_LEN];
-	const char *argv[16];
-	int po[2], pe[2];
-	size_t no = 0, ne = 0, n = 1;
-	struct timespec start, now;
-	pid_t pid;
-	int ws;
-
-	tu_buildpath(bin, sizeof(bin), "markd");
-	argv[0] = bin;
-	for (; args[n - 1] != NULL && n < 15; n++)
-		argv[n] = args[n - 1];
-	argv[n] = NULL;
-	memset(r, 0, sizeof(*r));
-	r->status = -1;
-	ck_assert_int_eq(pipe(po), 0);
-	ck_assert_int_eq(pipe(pe), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		dup2(po[1], 1);
-		dup2(pe[1], 2);
-		close(po[0]);
-		close(pe[0]);
-		close(po[1]);
-		close(pe[1]);
-		execv(bin, (char *const *)argv);
-		_exit(127);
-	}
-	close(po[1]);
-	close(pe[1]);
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (;;) {
-		/* poll() skips the descriptors already closed (-1). */
-		struct pollfd fds[2] = {
-			{ .fd = po[0], .events = POLLIN },
-			{ .fd = pe[0], .events = POLLIN },
-		};
-
-		if (po[0] < 0 && pe[0] < 0)
-			break;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec - start.tv_sec > 60) {
-			kill(pid, SIGKILL);
-			break;
-		}
-		if (poll(fds, 2, 1000) < 0 && errno != EINTR)
-			break;
-		for (int i = 0; i < 2; i++) {
-			int *fd = i ? &pe[0] : &po[0];
-			char *buf = i ? r->err : r->out;
-			size_t cap = i ? sizeof(r->err) : sizeof(r->out);
-			size_t *len = i ? &ne : &no;
-			char sink[512];
-			ssize_t got;
-
-			if (*fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP)))
-				continue;
-			if (*len + 1 < cap)
-				got = read(*fd, buf + *len, cap - 1 - *len);
-			else
-				got = read(*fd, sink, sizeof(sink));
-			if (got <= 0) {
-				close(*fd);
-				*fd = -1;
-			} else if (*len + 1 < cap) {
-				*len += (size_t)got;
-			}
-		}
-	}
-	if (po[0] >= 0)
-		close(po[0]);
-	if (pe[0] >= 0)
-		close(pe[0]);
-	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
-	if (WIFEXITED(ws))
-		r->status = WEXITSTATUS(ws);
+	tu_run_program("markd", args, 60, r);
 }
 
 START_TEST(test_markd_check_config_ok)
 {
-	static struct run r;
+	static struct tu_run r;
 	char file[PATH_LEN], want[2 * PATH_LEN];
 	const char *args[] = { "--check-config", "-c", file, NULL };
 
@@ -856,7 +774,7 @@ END_TEST
 
 START_TEST(test_markd_check_config_bad)
 {
-	static struct run r;
+	static struct tu_run r;
 	char file[PATH_LEN], want[3 * PATH_LEN];
 	const char *args[] = { "-c", file, "--check-config", NULL };
 
@@ -888,7 +806,7 @@ END_TEST
 
 START_TEST(test_markd_version_help_usage)
 {
-	static struct run r;
+	static struct tu_run r;
 
 	run_markd((const char *[]){ "--version", NULL }, &r);
 	ck_assert_int_eq(r.status, 0);

@@ -151,97 +151,19 @@ flat(size_t m, const void *ctx, struct bar *b)
 
 /* ---- running the program ---------------------------------------------- */
 
-struct run {
-	int status;              /* exit code, or -1 */
-	char out[8192];
-	char err[8192];
-};
-
-/* Runs the built markd-replay with args (NULL-terminated), capturing
- * stdout and stderr; kills it after 120 s. */
+/* Runs the built markd-replay (tests/testutil.h: output captured,
+ * killed after 120 s). */
 static void
-run_replay(const char *const *args, struct run *r)
+run_replay(const char *const *args, struct tu_run *r)
 {
-	char bin[PATH_LEN];
-	const char *argv[32];
-	int po[2], pe[2];
-	size_t len[2] = { 0, 0 }, n;
-	struct timespec start, now;
-	pid_t pid;
-	int ws;
-
-	tu_buildpath(bin, sizeof(bin), "tools/markd-replay");
-	argv[0] = bin;
-	for (n = 1; args[n - 1] != NULL && n < 31; n++)
-		argv[n] = args[n - 1];
-	argv[n] = NULL;
-	memset(r, 0, sizeof(*r));
-	r->status = -1;
-	ck_assert_int_eq(pipe(po), 0);
-	ck_assert_int_eq(pipe(pe), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		dup2(po[1], 1);
-		dup2(pe[1], 2);
-		close(po[0]);
-		close(pe[0]);
-		close(po[1]);
-		close(pe[1]);
-		execv(bin, (char *const *)argv);
-		_exit(127);
-	}
-	close(po[1]);
-	close(pe[1]);
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	while (po[0] >= 0 || pe[0] >= 0) {
-		struct pollfd fds[2] = {
-			{ .fd = po[0], .events = POLLIN },
-			{ .fd = pe[0], .events = POLLIN },
-		};
-
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec - start.tv_sec > 120) {
-			kill(pid, SIGKILL);
-			break;
-		}
-		if (poll(fds, 2, 1000) < 0 && errno != EINTR)
-			break;
-		for (int i = 0; i < 2; i++) {
-			int *fd = i ? &pe[0] : &po[0];
-			char *buf = i ? r->err : r->out;
-			size_t cap = i ? sizeof(r->err) : sizeof(r->out);
-			char sink[512];
-			ssize_t got;
-
-			if (*fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP)))
-				continue;
-			if (len[i] + 1 < cap)
-				got = read(*fd, buf + len[i], cap - 1 - len[i]);
-			else
-				got = read(*fd, sink, sizeof(sink));
-			if (got <= 0) {
-				close(*fd);
-				*fd = -1;
-			} else if (len[i] + 1 < cap) {
-				len[i] += (size_t)got;
-			}
-		}
-	}
-	if (po[0] >= 0)
-		close(po[0]);
-	if (pe[0] >= 0)
-		close(pe[0]);
-	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
-	if (WIFEXITED(ws))
-		r->status = WEXITSTATUS(ws);
+	tu_run_program("tools/markd-replay", args, 120, r);
 }
 
 /* Runs on the scratch folder with config `cfg` and positions `pos`, plus
  * up to 8 extra args; output into "$tmpdir/out". Exit status 0 asserted. */
 static void
 replay_ok(const char *cfg, const char *pos, const char *const *extra,
-	  struct run *r)
+	  struct tu_run *r)
 {
 	char c[PATH_LEN], o[PATH_LEN], p[PATH_LEN];
 	const char *args[20] = { "--data", tmpdir, "--config",
@@ -374,7 +296,7 @@ START_TEST(test_wick_single_venue)
 	 * majority touched), markd sees a median of 90 for one sub-tick
 	 * only, which its confirmation window (3 marks, 30 s) rides out;
 	 * and no minute closed below the price, so nothing is missed. */
-	static struct run r;
+	static struct tu_run r;
 	size_t at_a[2] = { 10, 20 }, at_b[2] = { 20, 20 };
 	char row[4096], iso[64];
 	json_t *root;
@@ -450,7 +372,7 @@ sustained_case(int count, int ms)
 	 * exactly ms: we assert delay == ms, which is within the one
 	 * sub-tick (15 s) the issue allows. The baselines liquidate at the
 	 * first breached mark: delay 0. */
-	static struct run r;
+	static struct tu_run r;
 	struct move mv = { 10, "100", "90" };
 	const char *methods[] = { "markd", "median", "median-converted",
 				  "single:a", "single:b", "single:c" };
@@ -510,7 +432,7 @@ START_TEST(test_depeg_quote_currency)
 	 * at 90 ((90 + 4.5) / 1.004 = 94.12): a false liquidation. Converted
 	 * through USDC-USD (0.9), every leg says 90: median-converted and
 	 * markd liquidate nobody. */
-	static struct run r;
+	static struct tu_run r;
 	json_t *root;
 
 	make_tmpdir();
@@ -573,7 +495,7 @@ START_TEST(test_deterministic)
 	 * write byte-identical files. */
 	static const char *const files[] = { "summary.json", "marks.csv",
 		"liquidations.csv", "positions.csv", "plot.svg" };
-	static struct run r;
+	static struct tu_run r;
 	char data[PATH_LEN], cfg[PATH_LEN], o1[PATH_LEN], o2[PATH_LEN];
 	const char *args[] = { "--data", data, "--config", cfg, "--positions",
 			       "grid:5,10,25,50,100:5", "--from",
@@ -634,7 +556,7 @@ static void
 expect_failure(const char *cfg, const char *pos, const char *extra1,
 	       const char *extra2, int status, const char *const *want)
 {
-	static struct run r;
+	static struct tu_run r;
 	char c[PATH_LEN], o[PATH_LEN];
 	const char *args[] = { "--data", tmpdir, "--config", tmp_path(c, cfg),
 			       "--positions", pos, "--out", tmp_path(o, "out"),
