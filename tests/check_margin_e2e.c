@@ -24,7 +24,6 @@
 
 #include <check.h>
 #include <curl/curl.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -40,248 +39,72 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/http.h"
+#include "tests/proc.h"
 #include "tests/testutil.h"
 
 #define TOKEN "tok-margin-e2e-0123456789abcdef"
 
-static char dir[512];
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Between polls of a condition that has a deadline, never as
- * synchronisation by itself. */
-static void
-pause_ms(int ms)
-{
-	poll(NULL, 0, ms);
-}
+static char dir[TU_PATH_LEN];
 
 static void
 put_file(const char *name, const char *text)
 {
-	char p[700];
-	FILE *f;
-
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	f = fopen(p, "w");
-	if (f == NULL) {
-		fprintf(stderr, "check_margin_e2e: %s: %s\n", p, strerror(errno));
+	if (!tu_put_file(dir, name, text)) {
+		fprintf(stderr, "check_margin_e2e: %s/%s: %s\n", dir, name,
+			strerror(errno));
 		exit(EXIT_FAILURE);
 	}
-	fputs(text, f);
-	fclose(f);
 }
 
-static char *
-slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = calloc(1, 1 << 20);
-	size_t n = 0;
-
-	if (buf == NULL)
-		abort();
-	if (f != NULL) {
-		n = fread(buf, 1, (1 << 20) - 1, f);
-		fclose(f);
-	}
-	buf[n] = '\0';
-	return buf;
-}
-
-/* ---- children ---- */
-
-struct child {
-	pid_t pid;
-	int port;
-	char out[700];
-	char err[700];
-};
-
-static struct child fakex, markd;
+static struct tu_child fakex, markd;
 
 static void
-spawn(struct child *c, const char *rel, const char *name,
+spawn(struct tu_child *c, const char *rel, const char *name,
       const char *const *args)
 {
-	char prog[512];
-	const char *argv[8];
-	size_t n = 0;
-	pid_t parent = getpid();
-
-	memset(c, 0, sizeof(*c));
-	tu_buildpath(prog, sizeof(prog), rel);
-	snprintf(c->out, sizeof(c->out), "%s/%s.out", dir, name);
-	snprintf(c->err, sizeof(c->err), "%s/%s.err", dir, name);
-	argv[n++] = prog;
-	while (*args != NULL && n < 7)
-		argv[n++] = *args++;
-	argv[n] = NULL;
-	unlink(c->out);
-	c->pid = fork();
-	if (c->pid < 0)
+	if (!tu_spawn(c, dir, rel, name, args))
 		abort();
-	if (c->pid == 0) {
-		int o = open(c->out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int e = open(c->err, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent || o < 0 || e < 0)
-			_exit(126);
-		dup2(o, STDOUT_FILENO);
-		dup2(e, STDERR_FILENO);
-		close(o);
-		close(e);
-		execv(prog, (char *const *)argv);
-		_exit(127);
-	}
 }
 
-/* "listening 127.0.0.1:PORT" on the child's stdout within 10 s. */
 static bool
-listening(struct child *c)
+listening(struct tu_child *c)
 {
-	int64_t deadline = mono_ms() + 10000;
-
-	while (mono_ms() < deadline) {
-		char *t = slurp(c->out);
-		const char *p = strstr(t, "listening 127.0.0.1:");
-		bool ok = p != NULL && strchr(p, '\n') != NULL &&
-			  sscanf(p, "listening 127.0.0.1:%d", &c->port) == 1;
-		int status;
-
-		free(t);
-		if (ok)
-			return true;
-		if (waitpid(c->pid, &status, WNOHANG) == c->pid) {
-			c->pid = -1;
-			return false;
-		}
-		pause_ms(20);
-	}
-	return false;
+	return tu_wait_listening(c, 10000);
 }
 
 static void
-stop(struct child *c, int sig)
+stop(struct tu_child *c, int sig)
 {
-	int64_t deadline = mono_ms() + 10000;
-	int status;
-
-	if (c->pid <= 0)
-		return;
-	kill(c->pid, sig);
-	while (mono_ms() < deadline) {
-		if (waitpid(c->pid, &status, WNOHANG) == c->pid) {
-			c->pid = -1;
-			return;
-		}
-		pause_ms(10);
-	}
-	kill(c->pid, SIGKILL);
-	waitpid(c->pid, &status, 0);
-	c->pid = -1;
+	tu_stop(c, sig, 10000);
 }
 
 /* ---- HTTP ---- */
-
-struct resp {
-	long code;
-	char *body;
-	size_t len;
-	json_t *j;
-};
-
-static size_t
-on_body(char *p, size_t sz, size_t n, void *arg)
-{
-	struct resp *r = arg;
-	char *nb = realloc(r->body, r->len + sz * n + 1);
-
-	if (nb == NULL)
-		return 0;
-	r->body = nb;
-	memcpy(r->body + r->len, p, sz * n);
-	r->len += sz * n;
-	r->body[r->len] = '\0';
-	return sz * n;
-}
-
-static void
-resp_free(struct resp *r)
-{
-	free(r->body);
-	json_decref(r->j);
-	memset(r, 0, sizeof(*r));
-}
 
 /* One request with the given Authorization header (NULL: none) and
  * Content-Type for the body; false when the transfer itself failed. */
 static bool
 http_raw(int port, const char *method, const char *path, const char *body,
-	 const char *auth, const char *ctype, struct resp *r);
+	 const char *auth, const char *ctype, struct tu_resp *r)
+{
+	const char *hdr[3] = { NULL, NULL, NULL };
+	size_t n = 0;
+
+	if (auth != NULL)
+		hdr[n++] = auth;
+	if (body != NULL)
+		hdr[n++] = ctype;
+	return tu_http(port, method, path, body, hdr, 10000, r);
+}
 
 /* One request; false when the transfer itself failed. */
 static bool
 http(int port, const char *method, const char *path, const char *body,
-     bool token, struct resp *r)
+     bool token, struct tu_resp *r)
 {
 	return http_raw(port, method, path, body,
 			token ? "Authorization: Bearer " TOKEN : NULL,
 			"Content-Type: application/json", r);
-}
-
-static bool
-http_raw(int port, const char *method, const char *path, const char *body,
-	 const char *auth, const char *ctype, struct resp *r)
-{
-	CURL *h = curl_easy_init();
-	struct curl_slist *sl = NULL;
-	char url[600];
-	CURLcode rc;
-
-	resp_free(r);
-	if (h == NULL)
-		return false;
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
-	sl = curl_slist_append(sl, "Expect:");
-	if (auth != NULL)
-		sl = curl_slist_append(sl, auth);
-	if (body != NULL) {
-		sl = curl_slist_append(sl, ctype);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-	}
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, sl);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	if (strcmp(method, "GET") != 0)
-		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-	rc = curl_easy_perform(h);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->code);
-	curl_slist_free_all(sl);
-	curl_easy_cleanup(h);
-	if (r->body != NULL)
-		r->j = json_loads(r->body, 0, NULL);
-	return rc == CURLE_OK;
-}
-
-static const char *
-str_at(struct resp *r, const char *key)
-{
-	const char *s = json_string_value(json_object_get(r->j, key));
-
-	return s != NULL ? s : "";
 }
 
 /* ---- the setup ---- */
@@ -338,7 +161,9 @@ markd_start(void)
 	char conf[700];
 	const char *args[] = { "-c", conf, NULL };
 
-	snprintf(conf, sizeof(conf), "%s/markd.json", dir);
+	if (snprintf(conf, sizeof(conf), "%s/markd.json", dir) >=
+	    (int)sizeof(conf))
+		return false;
 	spawn(&markd, "markd", "markd", args);
 	return listening(&markd);
 }
@@ -347,56 +172,38 @@ markd_start(void)
 static bool
 ready(void)
 {
-	int64_t deadline = mono_ms() + 20000;
-	struct resp r = { 0 };
+	int64_t deadline = tu_mono_ms() + 20000;
+	struct tu_resp r = { 0 };
 	bool ok = false;
 
-	while (!ok && mono_ms() < deadline) {
+	while (!ok && tu_mono_ms() < deadline) {
 		ok = http(markd.port, "GET", "/readyz", NULL, false, &r) &&
-		     r.code == 200;
+		     r.status == 200;
 		if (!ok)
-			pause_ms(50);
+			tu_pause_ms(50);
 	}
-	resp_free(&r);
+	tu_resp_free(&r);
 	return ok;
 }
 
 static void
 fault(const char *json)
 {
-	struct resp r = { 0 };
+	struct tu_resp r = { 0 };
 
 	ck_assert(http(fakex.port, "POST", "/admin/fault", json, false, &r));
-	ck_assert_msg(r.code == 200, "fault %s: %ld %s", json, r.code, r.body);
-	resp_free(&r);
+	ck_assert_msg(r.status == 200, "fault %s: %ld %s", json, r.status, r.body);
+	tu_resp_free(&r);
 }
 
 static void
 clear_faults(void)
 {
-	struct resp r = { 0 };
+	struct tu_resp r = { 0 };
 
 	ck_assert(http(fakex.port, "DELETE", "/admin/fault?venue=all", NULL,
 		       false, &r));
-	resp_free(&r);
-}
-
-static void
-remove_dir(void)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char p[1100];
-
-	while (d != NULL && (e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		unlink(p);
-	}
-	if (d != NULL)
-		closedir(d);
-	rmdir(dir);
+	tu_resp_free(&r);
 }
 
 /*
@@ -406,19 +213,18 @@ remove_dir(void)
 static int
 start_all(bool probe)
 {
-	const char *tmp = getenv("TMPDIR");
-	char scen[700];
+	char scen[TU_PATH_LEN];
 	const char *fargs[] = { "-s", scen, "-p", "0", NULL };
-	struct resp r = { 0 };
+	struct tu_resp r = { 0 };
 	int rc = 0;
 
-	snprintf(dir, sizeof(dir), "%s/check_margin_e2e.XXXXXX",
-		 tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-	if (mkdtemp(dir) == NULL)
+	if (!tu_make_dir(dir, sizeof(dir), "check_margin_e2e"))
 		return EXIT_FAILURE;
 	put_file("tokens", TOKEN "\n");
 	put_file("fakex.json", SCENARIO);
-	snprintf(scen, sizeof(scen), "%s/fakex.json", dir);
+	if (snprintf(scen, sizeof(scen), "%s/fakex.json", dir) >=
+	    (int)sizeof(scen))
+		return EXIT_FAILURE;
 	spawn(&fakex, "tools/markd-fakex", "fakex", fargs);
 	if (!listening(&fakex)) {
 		fprintf(stderr, "check_margin_e2e: markd-fakex did not start\n");
@@ -426,7 +232,7 @@ start_all(bool probe)
 	}
 	write_config();
 	if (!markd_start()) {
-		char *e = slurp(markd.err);
+		char *e = tu_read_file(markd.err);
 
 		fprintf(stderr, "check_margin_e2e: markd did not start%s: %s\n",
 			"", e);
@@ -437,12 +243,12 @@ start_all(bool probe)
 	 * never a skip. */
 	if (probe &&
 	    (!http(markd.port, "GET", "/v1/positions", NULL, false, &r) ||
-	     r.code == 404)) {
+	     r.status == 404)) {
 		fprintf(stderr, "check_margin_e2e: markd does not serve"
 			" /v1/positions\n");
 		rc = EXIT_FAILURE;
 	}
-	resp_free(&r);
+	tu_resp_free(&r);
 	return rc;
 }
 
@@ -451,14 +257,14 @@ stop_all(void)
 {
 	stop(&markd, SIGTERM);
 	stop(&fakex, SIGTERM);
-	remove_dir();
+	tu_remove_dir(dir);
 }
 
 static void
 setup(void)
 {
 	ck_assert_int_eq(start_all(false), 0);
-	ck_assert_msg(ready(), "markd not ready: %s", slurp(markd.err));
+	ck_assert_msg(ready(), "markd not ready: %s", tu_read_file(markd.err));
 }
 
 /* Polls GET path until the JSON string at key equals want (timeout_ms);
@@ -466,17 +272,17 @@ setup(void)
 static bool
 poll_state(const char *path, const char *want, int timeout_ms)
 {
-	int64_t deadline = mono_ms() + timeout_ms;
-	struct resp r = { 0 };
+	int64_t deadline = tu_mono_ms() + timeout_ms;
+	struct tu_resp r = { 0 };
 	bool ok = false;
 
-	while (!ok && mono_ms() < deadline) {
+	while (!ok && tu_mono_ms() < deadline) {
 		ok = http(markd.port, "GET", path, NULL, false, &r) &&
-		     r.code == 200 && strcmp(str_at(&r, "state"), want) == 0;
+		     r.status == 200 && strcmp(tu_resp_str(&r, "state"), want) == 0;
 		if (!ok)
-			pause_ms(50);
+			tu_pause_ms(50);
 	}
-	resp_free(&r);
+	tu_resp_free(&r);
 	return ok;
 }
 
@@ -484,13 +290,13 @@ poll_state(const char *path, const char *want, int timeout_ms)
 static void
 event_path(char *out, size_t cap, const char *id)
 {
-	struct resp r = { 0 };
+	struct tu_resp r = { 0 };
 	size_t n = 0;
 
 	out[0] = '\0';
 	ck_assert(http(markd.port, "GET", "/v1/liquidations?limit=1000", NULL,
 		       false, &r));
-	ck_assert_int_eq(r.code, 200);
+	ck_assert_int_eq(r.status, 200);
 	for (size_t i = 0; i < json_array_size(json_object_get(r.j, "events"));
 	     i++) {
 		json_t *e = json_array_get(json_object_get(r.j, "events"), i);
@@ -502,74 +308,74 @@ event_path(char *out, size_t cap, const char *id)
 		if (n >= cap)
 			break;
 	}
-	resp_free(&r);
+	tu_resp_free(&r);
 }
 
 /* ================= tests ================= */
 
 START_TEST(test_wick_never_liquidates)
 {
-	struct resp r = { 0 };
+	struct tu_resp r = { 0 };
 	char path[4096];
 	int64_t until;
 
 	ck_assert(http(markd.port, "PUT", "/v1/positions/w1", POSITION, true,
 		       &r));
-	ck_assert_msg(r.code == 201, "%ld %s", r.code, r.body);
+	ck_assert_msg(r.status == 201, "%ld %s", r.status, r.body);
 	ck_assert(poll_state("/v1/positions/w1", "safe", 10000));
 	/* kraken answers 10% low, 40 answers in a row (about 4 s) */
 	fault("{\"venue\":\"kraken\",\"kind\":\"wick\",\"bps\":-1000,"
 	      "\"count\":40}");
-	until = mono_ms() + 5000;
-	while (mono_ms() < until) {
+	until = tu_mono_ms() + 5000;
+	while (tu_mono_ms() < until) {
 		ck_assert(http(markd.port, "GET", "/v1/positions/w1", NULL,
 			       false, &r));
-		ck_assert_int_eq(r.code, 200);
-		ck_assert_msg(strcmp(str_at(&r, "state"), "liquidatable") != 0 &&
-				      strcmp(str_at(&r, "state"), "bankrupt") !=
+		ck_assert_int_eq(r.status, 200);
+		ck_assert_msg(strcmp(tu_resp_str(&r, "state"), "liquidatable") != 0 &&
+				      strcmp(tu_resp_str(&r, "state"), "bankrupt") !=
 					      0 &&
-				      strcmp(str_at(&r, "state"),
+				      strcmp(tu_resp_str(&r, "state"),
 					     "breach_unconfirmed") != 0,
 			      "a wick moved the position: %s", r.body);
-		pause_ms(100);
+		tu_pause_ms(100);
 	}
 	clear_faults();
 	event_path(path, sizeof(path), "w1");
 	ck_assert_msg(strstr(path, "liquidatable") == NULL, "events: %s", path);
-	resp_free(&r);
+	tu_resp_free(&r);
 }
 END_TEST
 
 /* The write endpoints' error statuses, from real requests to markd. */
 START_TEST(test_write_errors)
 {
-	struct resp r = { 0 };
+	struct tu_resp r = { 0 };
 	const char *field;
 
 	ck_assert(http_raw(markd.port, "PUT", "/v1/positions/e1", POSITION,
 			   NULL, "Content-Type: application/json", &r));
-	ck_assert_msg(r.code == 401, "%ld %s", r.code, r.body);
+	ck_assert_msg(r.status == 401, "%ld %s", r.status, r.body);
 	ck_assert(http_raw(markd.port, "PUT", "/v1/positions/e1", POSITION,
 			   "Authorization: Bearer not-the-token-0123456789",
 			   "Content-Type: application/json", &r));
-	ck_assert_msg(r.code == 403, "%ld %s", r.code, r.body);
+	ck_assert_msg(r.status == 403, "%ld %s", r.status, r.body);
 	ck_assert(http_raw(markd.port, "PUT", "/v1/positions/e1", POSITION,
 			   "Authorization: Bearer " TOKEN,
 			   "Content-Type: text/plain", &r));
-	ck_assert_msg(r.code == 415, "%ld %s", r.code, r.body);
+	ck_assert_msg(r.status == 415, "%ld %s", r.status, r.body);
 	ck_assert(http(markd.port, "PUT", "/v1/positions/e1",
 		       "{\"symbol\":\"BTC-USD\",\"side\":\"long\","
 		       "\"size\":\"0\",\"entry_price\":\"30000\","
 		       "\"collateral\":\"717.6\"}", true, &r));
-	ck_assert_msg(r.code == 400, "%ld %s", r.code, r.body);
+	ck_assert_msg(r.status == 400, "%ld %s", r.status, r.body);
 	field = json_string_value(json_object_get(
 		json_object_get(r.j, "error"), "field"));
 	ck_assert_msg(field != NULL && strcmp(field, "size") == 0, "%s",
 		      r.body);
 	ck_assert(http(markd.port, "GET", "/v1/positions/e1", NULL, false,
 		       &r));
-	ck_assert_msg(r.code == 404, "%ld %s", r.code, r.body);
-	resp_free(&r);
+	ck_assert_msg(r.status == 404, "%ld %s", r.status, r.body);
+	tu_resp_free(&r);
 }
 END_TEST
 
@@ -645,13 +451,13 @@ watch_run(void *arg)
 
 START_TEST(test_move_through_and_kill)
 {
-	struct resp r = { 0 };
+	struct tu_resp r = { 0 };
 	char path[4096], before[4096];
 	int64_t t0;
 
 	ck_assert(http(markd.port, "PUT", "/v1/positions/d1", POSITION, true,
 		       &r));
-	ck_assert_int_eq(r.code, 201);
+	ck_assert_int_eq(r.status, 201);
 	ck_assert(poll_state("/v1/positions/d1", "safe", 10000));
 	/* a dashboard watches the stream from here on */
 	static struct watch w;
@@ -663,7 +469,7 @@ START_TEST(test_move_through_and_kill)
 	/* every venue drifts down 2.2% (to about 29,340: through the
 	 * liquidation price 29,400, above the bankruptcy price 29,282.4)
 	 * and stays there */
-	t0 = mono_ms();
+	t0 = tu_mono_ms();
 	fault("{\"venue\":\"coinbase\",\"kind\":\"drift\",\"bps_per_min\":-6000,"
 	      "\"max_bps\":220}");
 	fault("{\"venue\":\"kraken\",\"kind\":\"drift\",\"bps_per_min\":-6000,"
@@ -673,20 +479,20 @@ START_TEST(test_move_through_and_kill)
 	ck_assert(poll_state("/v1/positions/d1", "breach_unconfirmed", 15000));
 	ck_assert(poll_state("/v1/positions/d1", "liquidatable", 15000));
 	/* at least the window after the first breach */
-	ck_assert_int_ge(mono_ms() - t0, 2000);
+	ck_assert_int_ge(tu_mono_ms() - t0, 2000);
 	ck_assert(http(markd.port, "GET", "/v1/positions/d1", NULL, false,
 		       &r));
 	ck_assert_int_ge(json_integer_value(json_object_get(r.j,
 							    "breach_marks")),
 			 3);
 	/* the events are written by a writer thread: poll */
-	t0 = mono_ms() + 5000;
+	t0 = tu_mono_ms() + 5000;
 	do {
 		event_path(path, sizeof(path), "d1");
 		if (strstr(path, "liquidatable") != NULL)
 			break;
-		pause_ms(50);
-	} while (mono_ms() < t0);
+		tu_pause_ms(50);
+	} while (tu_mono_ms() < t0);
 	ck_assert_msg(strstr(path, "breach_unconfirmed,liquidatable") != NULL,
 		      "events: %s", path);
 	/* the same transition reached the stream (bounded: curl gives up
@@ -703,7 +509,7 @@ START_TEST(test_move_through_and_kill)
 	ck_assert(ready());
 	ck_assert(http(markd.port, "GET", "/v1/positions/d1", NULL, false,
 		       &r));
-	ck_assert_int_eq(r.code, 200);
+	ck_assert_int_eq(r.status, 200);
 	ck_assert_str_eq(json_string_value(json_object_get(
 				 json_object_get(r.j, "position"), "collateral")),
 			 "717.6");
@@ -713,7 +519,7 @@ START_TEST(test_move_through_and_kill)
 	/* the prices are still low: confirmed again on new marks */
 	ck_assert(poll_state("/v1/positions/d1", "liquidatable", 15000));
 	clear_faults();
-	resp_free(&r);
+	tu_resp_free(&r);
 }
 END_TEST
 
