@@ -289,6 +289,7 @@ md_app_start(struct md_app *a, struct mk_err *err)
 	hc.connection_limit = a->cfg->http.max_connections;
 	hc.per_ip_limit = a->cfg->http.max_connections_per_ip;
 	hc.body_cap = a->cfg->http.max_body_bytes;
+	hc.connection_memory = a->cfg->http.connection_memory_bytes;
 	hc.router = a->router;
 	hc.auth = a->auth;
 	hc.metrics = a->metrics;
@@ -374,7 +375,9 @@ warn_restart_needed(const struct cfg *old, const struct cfg *next)
 	    old->http.max_connections_per_ip !=
 		    next->http.max_connections_per_ip ||
 	    old->http.connection_timeout_s != next->http.connection_timeout_s ||
-	    old->http.max_body_bytes != next->http.max_body_bytes)
+	    old->http.max_body_bytes != next->http.max_body_bytes ||
+	    old->http.connection_memory_bytes !=
+		    next->http.connection_memory_bytes)
 		md_log_msg(CFG_LOG_WARN, "restart_needed",
 			   "the \"http\" limits changed: they apply after a restart");
 	if (!str_eq(old->token_file, next->token_file))

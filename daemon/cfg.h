@@ -40,6 +40,9 @@
  *                             (lowered to max_connections when not given)
  *     connection_timeout_s    integer 1-3600                  default 10
  *     max_body_bytes          integer 1024-16777216           default 65536
+ *     connection_memory_bytes integer 4096-1048576            default 8192
+ *                             (per-connection buffer: request line and
+ *                             headers must fit, else 431)
  *   sources       array of source objects, 1-4096 of them.     required
  *   defaults      object of filter parameters (the instrument keys marked
  *                 [p] below) applied to every instrument before its own
@@ -167,6 +170,7 @@ struct cfg_http {
 	uint32_t max_connections_per_ip;
 	uint32_t connection_timeout_s;
 	size_t max_body_bytes;
+	size_t connection_memory_bytes;
 };
 
 struct cfg_source {

@@ -73,7 +73,7 @@ static const char *const top_keys[] = {
 static const char *const log_keys[] = { "level", "format", NULL };
 static const char *const http_keys[] = {
 	"max_connections", "max_connections_per_ip", "connection_timeout_s",
-	"max_body_bytes", NULL,
+	"max_body_bytes", "connection_memory_bytes", NULL,
 };
 static const char *const source_keys[] = {
 	"name", "adapter", "base_url", "interval_ms", "timeout_ms", "weight",
@@ -140,6 +140,8 @@ parse_http(struct cfg_ctx *c, const json_t *v, struct cfg *cfg)
 		    &h->connection_timeout_s);
 	cfg_get_size(c, v, "http", "max_body_bytes", 1024, 16 << 20,
 		     &h->max_body_bytes);
+	cfg_get_size(c, v, "http", "connection_memory_bytes", 4096, 1 << 20,
+		     &h->connection_memory_bytes);
 	if (h->max_connections_per_ip > h->max_connections) {
 		if (per_ip == CFG_FOUND)
 			cfg_report(c, "http.max_connections_per_ip",
@@ -978,6 +980,7 @@ cfg_new(void)
 	cfg->http.max_connections_per_ip = 64;
 	cfg->http.connection_timeout_s = 10;
 	cfg->http.max_body_bytes = 65536;
+	cfg->http.connection_memory_bytes = 8192;
 	return cfg;
 }
 

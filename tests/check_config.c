@@ -527,6 +527,7 @@ START_TEST(test_top_level_and_source_settings)
 	ck_assert_uint_eq(cfg->http.max_connections_per_ip, 64);
 	ck_assert_uint_eq(cfg->http.connection_timeout_s, 10);
 	ck_assert_uint_eq(cfg->http.max_body_bytes, 65536);
+	ck_assert_uint_eq(cfg->http.connection_memory_bytes, 8192);
 
 	ck_assert_str_eq(a->name, "a");
 	ck_assert_ptr_nonnull(a->adapter);
@@ -566,6 +567,7 @@ START_TEST(test_full_fixture_values)
 	ck_assert_int_eq(cfg->log_level, CFG_LOG_DEBUG);
 	ck_assert_int_eq(cfg->log_format, CFG_LOG_JSON);
 	ck_assert_uint_eq(cfg->http.max_connections_per_ip, 10);
+	ck_assert_uint_eq(cfg->http.connection_memory_bytes, 16384);
 	/* Trailing slashes go; the scheme's case is kept. */
 	ck_assert_str_eq(cfg->sources[0].base_url,
 			 "http://127.0.0.1:8701/binance");
