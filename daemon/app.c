@@ -262,6 +262,22 @@ fail:
 	return st;
 }
 
+/* The HTTP server's own lines, in the daemon's log format. */
+static void
+log_httpd(void *arg, enum httpd_log_level level, const char *route,
+	  const char *msg)
+{
+	struct md_log_line l;
+
+	(void)arg;
+	md_log_begin(&l, level == HTTPD_LOG_ERROR ? CFG_LOG_ERROR : CFG_LOG_WARN,
+		     "http_server");
+	md_log_str(&l, "msg", msg);
+	if (route != NULL)
+		md_log_str(&l, "route", route);
+	md_log_end(&l);
+}
+
 enum mk_status
 md_app_start(struct md_app *a, struct mk_err *err)
 {
@@ -294,6 +310,7 @@ md_app_start(struct md_app *a, struct mk_err *err)
 	hc.auth = a->auth;
 	hc.metrics = a->metrics;
 	hc.hub = a->hub;
+	hc.log = log_httpd;
 	return httpd_server_start(&hc, &a->server, err);
 }
 

@@ -35,12 +35,13 @@ static const char *const target_names[] = {
 	"adapter-kraken", "adapter-kucoin", "adapter-okx", "adapter-pyth",
 	"adapter-json",
 #ifdef MARKD_FUZZ_HTTP
-	"position", "evaluate",
+	"position", "evaluate", "collateral",
 #endif
 };
 /* Targets whose code may be left out of a build (fuzz/http.inc adds the
  * margin request bodies): their regression folders are still known. */
-static const char *const optional_names[] = { "position", "evaluate" };
+static const char *const optional_names[] = { "position", "evaluate",
+					       "collateral" };
 
 #define ADAPTER_PREFIX "adapter-"
 
@@ -692,6 +693,8 @@ markd_fuzz_run(const char *name, const uint8_t *data, size_t size)
 		return markd_fuzz_position(data, size);
 	if (strcmp(name, "evaluate") == 0)
 		return markd_fuzz_evaluate(data, size);
+	if (strcmp(name, "collateral") == 0)
+		return markd_fuzz_collateral(data, size);
 #endif
 	if (strncmp(name, ADAPTER_PREFIX, plen) == 0 &&
 	    feed_adapter_find(name + plen) != NULL)

@@ -20,7 +20,9 @@
  *   config           cfg_load_buffer
  *   history          history_parse (the history CSV reader)
  *   position         the PUT /v1/positions/{id} body   (only in builds
- *   evaluate         the POST /v1/margin/evaluate body  with fuzz/http.inc)
+ *   evaluate         the POST /v1/margin/evaluate body  with
+ *   collateral       the POST /v1/positions/{id}/collateral body
+ *                                                       fuzz/http.inc)
  *
  * Input layouts are described at each entry and in fuzz/README.md.
  *
@@ -97,6 +99,16 @@ int markd_fuzz_position(const uint8_t *data, size_t size);
  * only with fuzz/http.inc.
  */
 int markd_fuzz_evaluate(const uint8_t *data, size_t size);
+
+/*
+ * A POST /v1/positions/{id}/collateral body: httpd_parse_json_body, then
+ * httpd_margin_parse_collateral as the route reads it. A refusal must
+ * name nothing, "delta" or a key of the body as its field; an acceptance
+ * must come from exactly {"delta": D} with D not zero, and D must print
+ * and read back to the same value and scale. Returns 1 when accepted,
+ * else 0. As markd_fuzz_position, only with fuzz/http.inc.
+ */
+int markd_fuzz_collateral(const uint8_t *data, size_t size);
 
 /*
  * Runs target `name` ("dec", "config", "history", "adapter-binance", ...)

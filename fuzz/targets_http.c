@@ -2,7 +2,8 @@
  * targets_http.c - fuzz target bodies of the margin request bodies (see
  * targets.h): PUT /v1/positions/{id} and POST /v1/margin/evaluate, read
  * the way the routes read them (httpd_parse_json_body, then
- * httpd_margin_parse), then evaluated with the margin module.
+ * httpd_margin_parse), then evaluated with the margin module; and POST
+ * /v1/positions/{id}/collateral (httpd_margin_parse_collateral).
  */
 #include "config.h"
 
@@ -289,5 +290,77 @@ markd_fuzz_evaluate(const uint8_t *data, size_t size)
 	json_decref(body);
 out:
 	free(in);
+	return ok;
+}
+
+/* The field of a refused collateral body: nothing, "delta", or (the start
+ * of) one of the body's keys. */
+static bool
+collateral_field_ok(const json_t *body, const char *field, size_t cap)
+{
+	const char *key;
+	json_t *v;
+
+	if (field[0] == '\0' || strcmp(field, "delta") == 0)
+		return true;
+	json_object_foreach((json_t *)body, key, v) {
+		/* a key longer than the field is cut to fit it */
+		if (strlen(field) == cap - 1 ? strncmp(key, field, cap - 1) == 0
+					     : strcmp(key, field) == 0)
+			return true;
+	}
+	return false;
+}
+
+int
+markd_fuzz_collateral(const uint8_t *data, size_t size)
+{
+	char field[HTTPD_MARGIN_FIELD_MAX], text[MK_DEC_STRLEN];
+	struct mk_dec delta, back;
+	struct mk_err err;
+	json_t *body = read_body("collateral", data, size);
+	enum mk_status st;
+	int ok = 0;
+
+	if (body == NULL)
+		return 0;
+	memset(&err, 0, sizeof(err));
+	memset(field, 'x', sizeof(field));
+	st = httpd_margin_parse_collateral(body, &delta, field, sizeof(field),
+					   &err);
+	if (!markd_fuzz_terminated(field, sizeof(field)))
+		markd_fuzz_fail("collateral", "field not terminated");
+	if (st != MK_OK) {
+		if (st != MK_EINVAL && st != MK_ENOMEM)
+			markd_fuzz_fail("collateral", "httpd_margin_parse_"
+					"collateral returned %s",
+					mk_strstatus(st));
+		markd_fuzz_check_err("collateral",
+				     "httpd_margin_parse_collateral", st, &err);
+		if (!collateral_field_ok(body, field, sizeof(field)))
+			markd_fuzz_fail("collateral", "field \"%s\" is not "
+					"a key of the body: %s", field,
+					err.msg);
+		goto out;
+	}
+	/* accepted: exactly {"delta": D}, D not zero, printed and read back
+	 * to the same value */
+	if (!json_is_object(body) || json_object_size(body) != 1 ||
+	    json_object_get(body, "delta") == NULL)
+		markd_fuzz_fail("collateral", "accepted a body that is not "
+				"{\"delta\":...}");
+	if (field[0] != '\0')
+		markd_fuzz_fail("collateral", "field \"%s\" set on success",
+				field);
+	if (mk_dec_is_zero(delta))
+		markd_fuzz_fail("collateral", "accepted a zero delta");
+	if (mk_dec_format(delta, text, sizeof(text)) == 0 ||
+	    mk_dec_parse(text, strlen(text), &back, &err) != MK_OK ||
+	    mk_dec_cmp(back, delta) != 0 || back.scale != delta.scale)
+		markd_fuzz_fail("collateral", "delta %s does not read back",
+				text);
+	ok = 1;
+out:
+	json_decref(body);
 	return ok;
 }

@@ -442,6 +442,31 @@ httpd_margin_parse(const json_t *obj, enum httpd_margin_mode mode,
 	return MK_OK;
 }
 
+enum mk_status
+httpd_margin_parse_collateral(const json_t *body, struct mk_dec *delta,
+			      char *field, size_t fcap, struct mk_err *err)
+{
+	struct perr pe = { field, fcap, "", err };
+	const char *key;
+	json_t *v;
+	enum mk_status st;
+
+	if (field != NULL && fcap > 0)
+		field[0] = '\0';
+	*delta = MK_DEC(0, 0);
+	if (!json_is_object(body))
+		return fail(&pe, "", "the body must be a JSON object"
+			    " {\"delta\":\"...\"}");
+	json_object_foreach((json_t *)body, key, v) {
+		if (strcmp(key, "delta") != 0)
+			return fail(&pe, key, "unknown key");
+	}
+	st = get_dec(&pe, body, "delta", "delta", true, NULL, delta);
+	if (st == MK_OK && mk_dec_is_zero(*delta))
+		st = fail(&pe, "delta", "must not be zero");
+	return st;
+}
+
 /* ---- writing ---------------------------------------------------------- */
 
 static json_t *
@@ -1089,36 +1114,17 @@ h_collateral(struct httpd_req *req, void *arg)
 {
 	const struct httpd_margin_routes *mr = arg;
 	const char *id = path_id(req);
-	const json_t *body = httpd_req_json(req);
-	char field[HTTPD_MARGIN_FIELD_MAX] = "";
-	struct perr pe = { field, sizeof(field), "", NULL };
+	char field[HTTPD_MARGIN_FIELD_MAX];
 	struct mk_dec delta, max;
 	struct mk_err err;
 	bool has_max = false;
-	const char *key;
-	json_t *v;
 	enum mk_status st;
 
 	if (id == NULL)
 		return;
 	memset(&err, 0, sizeof(err));
-	pe.err = &err;
-	if (!json_is_object(body)) {
-		httpd_reply_error(req, HTTPD_ERR_BAD_REQUEST, NULL,
-				  "the body must be a JSON object"
-				  " {\"delta\":\"...\"}");
-		return;
-	}
-	json_object_foreach((json_t *)body, key, v) {
-		if (strcmp(key, "delta") != 0) {
-			httpd_reply_error(req, HTTPD_ERR_BAD_REQUEST, key,
-					  "%s: unknown key", key);
-			return;
-		}
-	}
-	st = get_dec(&pe, body, "delta", "delta", true, NULL, &delta);
-	if (st == MK_OK && mk_dec_is_zero(delta))
-		st = fail(&pe, "delta", "must not be zero");
+	st = httpd_margin_parse_collateral(httpd_req_json(req), &delta, field,
+					   sizeof(field), &err);
 	if (st != MK_OK) {
 		reply_status(req, st, &err, field);
 		return;

@@ -171,6 +171,19 @@ enum mk_status httpd_margin_parse(const json_t *obj, enum httpd_margin_mode mode
 				  size_t fcap, struct mk_err *err);
 
 /*
+ * Reads a POST /v1/positions/{id}/collateral body: {"delta": D}, D a
+ * decimal (a string or a JSON number) that is not zero (> 0 adds, < 0
+ * withdraws). Any other key is refused. On success *delta is D.
+ * Errors: MK_EINVAL (or MK_ENOMEM) with err->msg saying what is wrong and
+ * field (fcap bytes, may be NULL) receiving the offending key ("delta",
+ * an unknown key, or "" when the body is not a JSON object). Pure: no
+ * I/O, reentrant.
+ */
+enum mk_status httpd_margin_parse_collateral(const json_t *body,
+					     struct mk_dec *delta, char *field,
+					     size_t fcap, struct mk_err *err);
+
+/*
  * The canonical JSON of a position (what the store keeps and what the API
  * shows under "position"): symbol, kind, side, size, entry_price,
  * collateral, contract_size (inverse), leverage (when given), brackets

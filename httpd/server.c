@@ -75,7 +75,22 @@ httpd_server_config_default(struct httpd_server_config *cfg)
 
 /* ---- logging ---- */
 
-/* One line per MHD message, key=value, to stderr. */
+/* One line to the configured sink, or key=value to stderr. */
+static void
+server_log(const struct httpd_server *srv, enum httpd_log_level level,
+	   const char *route, const char *msg)
+{
+	if (srv->cfg.log != NULL) {
+		srv->cfg.log(srv->cfg.log_arg, level, route, msg);
+		return;
+	}
+	fprintf(stderr, "level=%s component=httpd msg=\"%s\"%s%s%s\n",
+		level == HTTPD_LOG_ERROR ? "error" : "warn", msg,
+		route != NULL ? " route=\"" : "", route != NULL ? route : "",
+		route != NULL ? "\"" : "");
+}
+
+/* One line per MHD message. */
 __attribute__((format(printf, 2, 0))) static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -91,7 +106,7 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 		if (msg[i] == '"' || msg[i] == '\n')
 			msg[i] = '\'';
 	memcpy(srv->last_log, msg, n + 1);
-	fprintf(stderr, "level=warn component=httpd msg=\"%s\"\n", msg);
+	server_log(srv, HTTPD_LOG_WARN, NULL, msg);
 }
 
 /* ---- request context ---- */
@@ -308,9 +323,8 @@ last_call(struct httpd_server *srv, struct httpd_req *req)
 		if (run)
 			rt->fn(req, rt->arg);
 		if (req->resp == NULL && req->status == 0) {
-			fprintf(stderr,
-				"level=error component=httpd msg=\"handler gave no answer\" route=\"%s\"\n",
-				rt->pattern);
+			server_log(srv, HTTPD_LOG_ERROR, rt->pattern,
+				   "handler gave no answer");
 			httpd_reply_error(req, HTTPD_ERR_INTERNAL, NULL,
 					  "the handler gave no answer");
 		}

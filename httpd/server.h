@@ -23,11 +23,16 @@
  * (curl, OpenSSL) may not, so the daemon's main() ignores SIGPIPE before
  * starting any thread. This module does not touch signal dispositions.
  *
+ * Logging: the server's own lines (libmicrohttpd's messages, a handler
+ * that gave no answer) go to the config's log sink, so that the program
+ * using this module keeps one log format; without a sink they are
+ * key=value lines on stderr.
+ *
  * Thread safety: start and stop from one controlling thread (not from a
  * handler). httpd_server_port and httpd_server_in_flight may be called
  * from any thread while the server runs. Everything handed in through the
- * config (router, auth, metrics, hub) is borrowed and must outlive the
- * server; the router must not change while it runs.
+ * config (router, auth, metrics, hub, log_arg) is borrowed and must
+ * outlive the server; the router must not change while it runs.
  */
 #ifndef MARKD_HTTPD_SERVER_H
 #define MARKD_HTTPD_SERVER_H
@@ -42,6 +47,21 @@ struct httpd_metrics;
 struct httpd_router;
 struct httpd_sse_hub;
 struct httpd_server;
+
+/* How bad one of the server's own log lines is. */
+enum httpd_log_level {
+	HTTPD_LOG_WARN,
+	HTTPD_LOG_ERROR,
+};
+
+/*
+ * A sink for the server's own log lines: msg is one line of text (no
+ * newline, no double quote), route the pattern of the route the line is
+ * about, or NULL. Called from MHD's thread and from httpd_server_start's,
+ * possibly at once: it must be thread-safe.
+ */
+typedef void (*httpd_log_fn)(void *arg, enum httpd_log_level level,
+			     const char *route, const char *msg);
 
 struct httpd_server_config {
 	/* Listening. */
@@ -68,6 +88,11 @@ struct httpd_server_config {
 	struct httpd_metrics *metrics; /* optional: HTTP metrics go here */
 	struct httpd_sse_hub *hub;   /* optional: its streams are ended on
 				      * stop */
+
+	/* Logging (optional): NULL writes "level=warn component=httpd
+	 * msg=\"...\" [route=\"...\"]" lines to stderr. */
+	httpd_log_fn log;
+	void *log_arg;
 };
 
 /* Defaults: 127.0.0.1, port 0, backlog 1024, timeout 10 s, 1024
@@ -82,7 +107,7 @@ void httpd_server_config_default(struct httpd_server_config *cfg);
  * starts MHD's thread. On success *out is the running server.
  * Errors: MK_ECONFIG (bad address, limit or missing wiring; err says which
  * field), MK_EIO (MHD refused to start, e.g. the port is taken; MHD's own
- * reason goes to stderr), MK_ENOMEM.
+ * reason is in err and goes to the log), MK_ENOMEM.
  */
 enum mk_status httpd_server_start(const struct httpd_server_config *cfg,
 				  struct httpd_server **out,

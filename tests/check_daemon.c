@@ -27,13 +27,10 @@
 
 #include <check.h>
 #include <curl/curl.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -41,12 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -54,359 +46,51 @@
 #include "aggregator/dec.h"
 #include "daemon/app.h"
 #include "daemon/cfg.h"
+#include "tests/http.h"
+#include "tests/proc.h"
 #include "tests/promcheck.h"
 #include "tests/testutil.h"
 
-#define PATH_LEN 512
+/* ---- files, children and HTTP (tests/proc.h, tests/http.h) ---- */
 
-/* ---- time and files ---- */
+static char tmpdir[TU_PATH_LEN];
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Waits ms without busy-looping (used only between polls of a condition
- * with a deadline, never as synchronisation by itself). */
+/* Writes tmpdir/name (through a rename: a reload never reads half). */
 static void
-pause_ms(int ms)
+put_text(const char *name, const char *text)
 {
-	poll(NULL, 0, ms);
+	ck_assert_msg(tu_put_file(tmpdir, name, text), "%s/%s: %s", tmpdir,
+		      name, strerror(errno));
 }
 
-static char tmpdir[PATH_LEN];
-
+/* Starts prog (a path under MARKD_BUILDDIR) with args, stdout and stderr
+ * to tmpdir/<name>.out/.err; each start begins a new .err, so that a test
+ * reads only its own child's log. */
 static void
-write_text(const char *path, const char *text)
-{
-	char tmp[PATH_LEN + 8];
-	FILE *f;
-
-	/* write then rename, so that a reload never reads half a file */
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	f = fopen(tmp, "w");
-	ck_assert_msg(f != NULL, "%s: %s", tmp, strerror(errno));
-	ck_assert_int_eq(fputs(text, f) >= 0, 1);
-	ck_assert_int_eq(fclose(f), 0);
-	ck_assert_int_eq(rename(tmp, path), 0);
-}
-
-/* The whole file as a new string ("" when absent). */
-static char *
-read_text(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-
-	if (f != NULL) {
-		for (;;) {
-			if (len + 4096 + 1 > cap) {
-				cap = cap > 0 ? 2 * cap : 8192;
-				buf = realloc(buf, cap);
-				ck_assert_ptr_nonnull(buf);
-			}
-			size_t got = fread(buf + len, 1, cap - len - 1, f);
-
-			if (got == 0)
-				break;
-			len += got;
-		}
-		fclose(f);
-	}
-	if (buf == NULL)
-		buf = calloc(1, 1);
-	ck_assert_ptr_nonnull(buf);
-	buf[len] = '\0';
-	return buf;
-}
-
-static bool
-file_has(const char *path, const char *needle)
-{
-	char *t = read_text(path);
-	bool yes = strstr(t, needle) != NULL;
-
-	free(t);
-	return yes;
-}
-
-static bool
-wait_file_has(const char *path, const char *needle, int timeout_ms)
-{
-	int64_t deadline = mono_ms() + timeout_ms;
-
-	while (mono_ms() < deadline) {
-		if (file_has(path, needle))
-			return true;
-		pause_ms(20);
-	}
-	return file_has(path, needle);
-}
-
-static void
-make_tmpdir(void)
-{
-	const char *base = getenv("TMPDIR");
-
-	snprintf(tmpdir, sizeof tmpdir, "%s/markd-daemon-XXXXXX",
-		 base != NULL && base[0] != '\0' ? base : "/tmp");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void
-remove_tmpdir(void)
-{
-	DIR *d = opendir(tmpdir);
-	struct dirent *e;
-	char p[2 * PATH_LEN];
-
-	if (d == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
-		unlink(p);
-	}
-	closedir(d);
-	rmdir(tmpdir);
-}
-
-/* ---- child processes ---- */
-
-struct child {
-	pid_t pid;
-	int port;
-	char out[2 * PATH_LEN];
-	char err[2 * PATH_LEN];
-};
-
-/* Starts prog (a path under MARKD_BUILDDIR) with args (NULL-terminated),
- * stdout and stderr to <tmpdir>/<name>.out/.err; it dies with us. */
-static void
-spawn(struct child *c, const char *rel, const char *name,
+spawn(struct tu_child *c, const char *rel, const char *name,
       const char *const *args)
 {
-	char prog[PATH_LEN];
-	const char *argv[16];
-	size_t n = 0;
-	pid_t parent = getpid();
+	char err[TU_PATH_LEN + 8];
 
-	memset(c, 0, sizeof *c);
-	tu_buildpath(prog, sizeof prog, rel);
-	snprintf(c->out, sizeof c->out, "%s/%s.out", tmpdir, name);
-	snprintf(c->err, sizeof c->err, "%s/%s.err", tmpdir, name);
-	argv[n++] = prog;
-	while (*args != NULL && n < 15)
-		argv[n++] = *args++;
-	argv[n] = NULL;
-	/* no stale "listening" line from an earlier run */
-	unlink(c->out);
-	unlink(c->err);
-	c->pid = fork();
-	ck_assert_int_ge(c->pid, 0);
-	if (c->pid == 0) {
-		int o = open(c->out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int e = open(c->err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(126);
-		if (o < 0 || e < 0)
-			_exit(126);
-		dup2(o, STDOUT_FILENO);
-		dup2(e, STDERR_FILENO);
-		close(o);
-		close(e);
-		execv(prog, (char *const *)argv);
-		_exit(127);
-	}
+	snprintf(err, sizeof err, "%s/%s.err", tmpdir, name);
+	unlink(err);
+	ck_assert(tu_spawn(c, tmpdir, rel, name, args));
 }
 
-/* Reads "listening 127.0.0.1:PORT" from the child's stdout (10 s). */
-static bool
-wait_listening(struct child *c)
-{
-	int64_t deadline = mono_ms() + 10000;
-
-	while (mono_ms() < deadline) {
-		char *t = read_text(c->out);
-		const char *p = strstr(t, "listening 127.0.0.1:");
-		int status;
-
-		if (p != NULL && strchr(p, '\n') != NULL &&
-		    sscanf(p, "listening 127.0.0.1:%d", &c->port) == 1) {
-			free(t);
-			return true;
-		}
-		free(t);
-		if (waitpid(c->pid, &status, WNOHANG) == c->pid) {
-			c->pid = -1;
-			return false;
-		}
-		pause_ms(20);
-	}
-	return false;
-}
-
-/* Sends sig and reaps within timeout_ms (SIGKILL after). Returns the exit
- * status, or -1 when it had to be killed or died of a signal. */
-static int
-stop_child(struct child *c, int sig, int timeout_ms)
-{
-	int64_t deadline = mono_ms() + timeout_ms;
-	int status = 0;
-
-	if (c->pid <= 0)
-		return -1;
-	kill(c->pid, sig);
-	while (mono_ms() < deadline) {
-		if (waitpid(c->pid, &status, WNOHANG) == c->pid) {
-			c->pid = -1;
-			return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-		}
-		pause_ms(10);
-	}
-	kill(c->pid, SIGKILL);
-	waitpid(c->pid, &status, 0);
-	c->pid = -1;
-	return -1;
-}
-
-/* Waits for a child to exit on its own; its status or -1. */
-static int
-wait_exit(struct child *c, int timeout_ms)
-{
-	int64_t deadline = mono_ms() + timeout_ms;
-	int status;
-
-	while (mono_ms() < deadline) {
-		if (waitpid(c->pid, &status, WNOHANG) == c->pid) {
-			c->pid = -1;
-			return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-		}
-		pause_ms(10);
-	}
-	stop_child(c, SIGKILL, 1000);
-	return -1;
-}
-
-/* ---- HTTP ---- */
-
-struct resp {
-	long status;
-	CURLcode code;
-	char *body;
-	size_t len;
-	char ctype[128];
-	char allow[128];
-};
-
-static size_t
-on_body(char *p, size_t sz, size_t n, void *ud)
-{
-	struct resp *r = ud;
-	char *nb = realloc(r->body, r->len + sz * n + 1);
-
-	if (nb == NULL)
-		return 0;
-	r->body = nb;
-	memcpy(r->body + r->len, p, sz * n);
-	r->len += sz * n;
-	r->body[r->len] = '\0';
-	return sz * n;
-}
-
-static void
-header_value(const char *line, size_t n, const char *name, char *out,
-	     size_t cap)
-{
-	size_t k = strlen(name);
-
-	if (n > k && strncasecmp(line, name, k) == 0 && line[k] == ':') {
-		const char *v = line + k + 1;
-		size_t vn = n - k - 1;
-
-		while (vn > 0 && (*v == ' ' || *v == '\t')) {
-			v++;
-			vn--;
-		}
-		while (vn > 0 && (v[vn - 1] == '\r' || v[vn - 1] == '\n'))
-			vn--;
-		snprintf(out, cap, "%.*s", (int)vn, v);
-	}
-}
-
-static size_t
-on_header(char *p, size_t sz, size_t n, void *ud)
-{
-	struct resp *r = ud;
-
-	header_value(p, sz * n, "Content-Type", r->ctype, sizeof r->ctype);
-	header_value(p, sz * n, "Allow", r->allow, sizeof r->allow);
-	return sz * n;
-}
-
-static void
-resp_free(struct resp *r)
-{
-	free(r->body);
-	memset(r, 0, sizeof *r);
-}
-
-/* One request (method may be NULL for GET) on h (or a fresh handle). */
-static void
-http_on(CURL *h, int port, const char *method, const char *path,
-	const char *body, struct resp *r)
-{
-	char url[PATH_LEN];
-	CURL *own = NULL;
-
-	memset(r, 0, sizeof *r);
-	if (h == NULL)
-		h = own = curl_easy_init();
-	ck_assert_ptr_nonnull(h);
-	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
-	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-	if (method != NULL && strcmp(method, "HEAD") == 0)
-		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-	if (body != NULL) {
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-	}
-	r->code = curl_easy_perform(h);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-	if (own != NULL)
-		curl_easy_cleanup(own);
-	if (r->body == NULL)
-		r->body = calloc(1, 1);
-}
-
+/* One request (method NULL: GET) with a 5 s timeout; r->code tells
+ * whether the transfer worked. */
 static void
 http(int port, const char *method, const char *path, const char *body,
-     struct resp *r)
+     struct tu_resp *r)
 {
-	http_on(NULL, port, method, path, body, r);
+	tu_http(port, method, path, body, NULL, 5000, r);
 }
 
 /* GET path as JSON (a new reference), asserting status 200. */
 static json_t *
 get_json(int port, const char *path)
 {
-	struct resp r;
-	json_error_t je;
+	struct tu_resp r = { 0 };
 	json_t *j;
 
 	http(port, NULL, path, NULL, &r);
@@ -414,34 +98,32 @@ get_json(int port, const char *path)
 		      r.body);
 	ck_assert_msg(strncmp(r.ctype, "application/json", 16) == 0,
 		      "GET %s: Content-Type %s", path, r.ctype);
-	j = json_loadb(r.body, r.len, 0, &je);
-	ck_assert_msg(j != NULL, "GET %s: %s: %s", path, je.text, r.body);
-	resp_free(&r);
+	ck_assert_msg(r.j != NULL, "GET %s: not JSON: %s", path, r.body);
+	j = json_incref(r.j);
+	tu_resp_free(&r);
 	return j;
 }
 
 /* Asserts an API error body with status and code. */
 static void
-assert_error(struct resp *r, long status, const char *code)
+assert_error(struct tu_resp *r, long status, const char *code)
 {
-	json_t *j, *e;
+	json_t *e;
 
 	ck_assert_msg(r->status == status, "status %ld (want %ld): %s",
 		      r->status, status, r->body);
 	ck_assert_msg(strncmp(r->ctype, "application/json", 16) == 0,
 		      "Content-Type %s", r->ctype);
-	j = json_loadb(r->body, r->len, 0, NULL);
-	ck_assert_msg(j != NULL, "not JSON: %s", r->body);
-	e = json_object_get(j, "error");
+	ck_assert_msg(r->j != NULL, "not JSON: %s", r->body);
+	e = json_object_get(r->j, "error");
 	ck_assert_ptr_nonnull(e);
 	ck_assert_str_eq(json_string_value(json_object_get(e, "code")), code);
 	ck_assert_ptr_nonnull(json_string_value(json_object_get(e, "message")));
-	json_decref(j);
 }
 
 /* ---- the fake exchange (one per test case, shared by its tests) ---- */
 
-static struct child fakex;
+static struct tu_child fakex;
 
 static const char fakex_json[] =
 	"{\"listen\": \"127.0.0.1:0\", \"speed\": 1, \"loop\": true,\n"
@@ -460,52 +142,52 @@ static const char fakex_json[] =
 static void
 fakex_setup(void)
 {
-	char path[2 * PATH_LEN];
+	char path[2 * TU_PATH_LEN];
 	const char *args[] = { "-s", path, "-p", "0", NULL };
 
 	curl_global_init(CURL_GLOBAL_ALL);
-	make_tmpdir();
+	ck_assert(tu_make_dir(tmpdir, sizeof tmpdir, "markd-daemon"));
 	snprintf(path, sizeof path, "%s/fakex.json", tmpdir);
-	write_text(path, fakex_json);
+	put_text("fakex.json", fakex_json);
 	spawn(&fakex, "tools/markd-fakex", "fakex", args);
-	if (!wait_listening(&fakex))
+	if (!tu_wait_listening(&fakex, 10000))
 		fprintf(stderr, "check_daemon: markd-fakex did not start\n");
 }
 
 static void
 fakex_teardown(void)
 {
-	if (stop_child(&fakex, SIGTERM, 5000) != 0)
+	if (tu_stop(&fakex, SIGTERM, 5000) != 0)
 		fprintf(stderr, "check_daemon: markd-fakex did not exit cleanly\n");
-	remove_tmpdir();
+	tu_remove_dir(tmpdir);
 	curl_global_cleanup();
 }
 
 static void
 fault(const char *json)
 {
-	struct resp r;
+	struct tu_resp r = { 0 };
 
 	http(fakex.port, "POST", "/admin/fault", json, &r);
 	ck_assert_msg(r.status == 200, "fault %s: %ld %s", json, r.status,
 		      r.body);
-	resp_free(&r);
+	tu_resp_free(&r);
 }
 
 static void
 clear_faults(void)
 {
-	struct resp r;
+	struct tu_resp r = { 0 };
 
 	http(fakex.port, "DELETE", "/admin/fault?venue=all", NULL, &r);
 	ck_assert_msg(r.status == 200, "clear: %ld %s", r.status, r.body);
-	resp_free(&r);
+	tu_resp_free(&r);
 }
 
 /* ---- markd ---- */
 
-static struct child markd;
-static char conf_path[2 * PATH_LEN];
+static struct tu_child markd;
+static char conf_path[2 * TU_PATH_LEN];
 /* What write_config puts in "listen" and "log" (tests may change them;
  * each_setup restores them). */
 static char cfg_listen[64];
@@ -550,7 +232,7 @@ write_config(const char *sources, const char *instruments, const char *extra)
 	}
 	snprintf(text + len, sizeof text - len, "],\n\"instruments\": %s}\n",
 		 instruments);
-	write_text(conf_path, text);
+	put_text("markd.json", text);
 }
 
 #define BTC3 \
@@ -574,30 +256,30 @@ markd_start(void)
 	const char *args[] = { "-c", conf_path, NULL };
 
 	spawn(&markd, "markd", "markd", args);
-	ck_assert_msg(wait_listening(&markd), "markd did not start: %s",
-		      read_text(markd.err));
+	ck_assert_msg(tu_wait_listening(&markd, 10000),
+		      "markd did not start: %s", tu_read_file(markd.err));
 }
 
 /* Waits until GET /readyz answers 200 (15 s). */
 static void
 wait_ready(void)
 {
-	int64_t deadline = mono_ms() + 15000;
-	struct resp r;
+	int64_t deadline = tu_mono_ms() + 15000;
+	struct tu_resp r = { 0 };
 
 	for (;;) {
 		http(markd.port, NULL, "/readyz", NULL, &r);
 		if (r.status == 200) {
 			ck_assert_ptr_nonnull(strstr(r.body, "\"ready\""));
-			resp_free(&r);
+			tu_resp_free(&r);
 			return;
 		}
-		ck_assert_msg(mono_ms() < deadline, "not ready: %ld %s",
+		ck_assert_msg(tu_mono_ms() < deadline, "not ready: %ld %s",
 			      r.status, r.body);
 		ck_assert_msg(r.status == 503, "readyz: %ld %s", r.status,
 			      r.body);
-		resp_free(&r);
-		pause_ms(50);
+		tu_resp_free(&r);
+		tu_pause_ms(50);
 	}
 }
 
@@ -606,13 +288,13 @@ static bool
 json_poll(const char *path, bool (*pred)(json_t *j, void *arg), void *arg,
 	  int timeout_ms)
 {
-	int64_t deadline = mono_ms() + timeout_ms;
+	int64_t deadline = tu_mono_ms() + timeout_ms;
 
 	for (;;) {
 		json_t *j = get_json(markd.port, path);
 		bool ok = pred(j, arg);
 
-		if (!ok && mono_ms() >= deadline) {
+		if (!ok && tu_mono_ms() >= deadline) {
 			char *text = json_dumps(j, JSON_COMPACT);
 
 			fprintf(stderr, "check_daemon: GET %s: still %s\n", path,
@@ -622,9 +304,9 @@ json_poll(const char *path, bool (*pred)(json_t *j, void *arg), void *arg,
 		json_decref(j);
 		if (ok)
 			return true;
-		if (mono_ms() >= deadline)
+		if (tu_mono_ms() >= deadline)
 			return false;
-		pause_ms(50);
+		tu_pause_ms(50);
 	}
 }
 
@@ -663,7 +345,7 @@ static void
 each_teardown(void)
 {
 	if (markd.pid > 0)
-		stop_child(&markd, SIGTERM, 10000);
+		tu_stop(&markd, SIGTERM, 10000);
 	clear_faults();
 }
 
@@ -759,7 +441,7 @@ START_TEST(test_marks_and_feeds)
 	};
 	json_t *all, *m, *legs, *l, *feeds, *f;
 	struct mk_dec price, lo = MK_DEC(INT64_MAX, 0), hi = MK_DEC(0, 0);
-	struct resp r;
+	struct tu_resp r = { 0 };
 	size_t i;
 
 	write_config("coinbase,kraken,bitstamp", "[" BTC3 "]", "");
@@ -769,7 +451,7 @@ START_TEST(test_marks_and_feeds)
 	http(markd.port, NULL, "/healthz", NULL, &r);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_str_eq(r.body, "{\"status\":\"ok\"}");
-	resp_free(&r);
+	tu_resp_free(&r);
 
 	all = get_json(markd.port, "/v1/marks");
 	ck_assert_uint_eq(json_array_size(json_object_get(all, "marks")), 1);
@@ -836,7 +518,7 @@ START_TEST(test_marks_and_feeds)
 	http(markd.port, "HEAD", "/v1/marks/BTC-USD", NULL, &r);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_uint_eq(r.len, 0);
-	resp_free(&r);
+	tu_resp_free(&r);
 
 	feeds = get_json(markd.port, "/v1/feeds");
 	assert_time(feeds, "as_of");
@@ -857,15 +539,15 @@ START_TEST(test_marks_and_feeds)
 			 "kraken");
 	json_decref(f);
 
-	ck_assert_int_eq(stop_child(&markd, SIGTERM, 10000), 0);
-	ck_assert(file_has(markd.err, "event=stopped exit=0"));
+	ck_assert_int_eq(tu_stop(&markd, SIGTERM, 10000), 0);
+	ck_assert(tu_file_has(markd.err, "event=stopped exit=0"));
 }
 END_TEST
 
 START_TEST(test_error_statuses)
 {
 	char big[2100];
-	struct resp r;
+	struct tu_resp r = { 0 };
 
 	write_config("coinbase,kraken,bitstamp", "[" BTC3 "]", "");
 	markd_start();
@@ -873,46 +555,66 @@ START_TEST(test_error_statuses)
 
 	http(markd.port, NULL, "/v1/nothing", NULL, &r);
 	assert_error(&r, 404, "not_found");
-	resp_free(&r);
+	tu_resp_free(&r);
 	http(markd.port, NULL, "/v1/marks/DOGE-USD", NULL, &r);
 	assert_error(&r, 404, "not_found");
-	resp_free(&r);
+	tu_resp_free(&r);
 	http(markd.port, NULL, "/v1/feeds/nasdaq", NULL, &r);
 	assert_error(&r, 404, "not_found");
-	resp_free(&r);
+	tu_resp_free(&r);
 	http(markd.port, NULL, "/v1/marks?symbols=BTC-USD,DOGE-USD", NULL, &r);
 	assert_error(&r, 404, "not_found");
-	resp_free(&r);
+	tu_resp_free(&r);
 
 	http(markd.port, "POST", "/v1/marks", "{}", &r);
 	assert_error(&r, 405, "method_not_allowed");
 	ck_assert_str_eq(r.allow, "GET, HEAD");
-	resp_free(&r);
+	tu_resp_free(&r);
 	http(markd.port, "DELETE", "/v1/marks/BTC-USD", NULL, &r);
 	assert_error(&r, 405, "method_not_allowed");
-	resp_free(&r);
+	tu_resp_free(&r);
 
 	http(markd.port, NULL, "/v1/marks?symbols=BTC-USD,,ETH-USD", NULL, &r);
 	assert_error(&r, 400, "bad_request");
 	ck_assert_ptr_nonnull(strstr(r.body, "\"field\":\"symbols\""));
-	resp_free(&r);
+	tu_resp_free(&r);
 	http(markd.port, NULL,
 	     "/v1/marks?symbols=ABCDEFGHIJKLMNOPQRSTUVWXYZ-ABCDEFGHIJKL", NULL,
 	     &r);
 	assert_error(&r, 400, "bad_request");
-	resp_free(&r);
+	tu_resp_free(&r);
 
 	/* a body larger than http.max_body_bytes (1024) */
 	memset(big, 'x', sizeof big - 1);
 	big[sizeof big - 1] = '\0';
 	http(markd.port, "GET", "/v1/marks", big, &r);
 	assert_error(&r, 413, "payload_too_large");
-	resp_free(&r);
+	tu_resp_free(&r);
+
+	/* request headers: 6 KB fit the default 8 KiB connection buffer
+	 * (http.connection_memory_bytes), 9 KB do not (431) */
+	{
+		static char hdr[9100];
+		const char *hs[] = { hdr, NULL };
+
+		memcpy(hdr, "X-Pad: ", 7);
+		memset(hdr + 7, 'p', 6000);
+		hdr[6007] = '\0';
+		tu_http(markd.port, NULL, "/v1/marks/BTC-USD", NULL, hs, 5000,
+			&r);
+		ck_assert_int_eq(r.status, 200);
+		memset(hdr + 7, 'p', 9000);
+		hdr[9007] = '\0';
+		tu_http(markd.port, NULL, "/v1/marks/BTC-USD", NULL, hs, 5000,
+			&r);
+		ck_assert_int_eq(r.status, 431);
+		tu_resp_free(&r);
+	}
 
 	/* the server still answers after all that */
 	http(markd.port, NULL, "/v1/marks/BTC-USD", NULL, &r);
 	ck_assert_int_eq(r.status, 200);
-	resp_free(&r);
+	tu_resp_free(&r);
 }
 END_TEST
 
@@ -975,7 +677,7 @@ kraken_feed_up(json_t *feeds, void *arg)
 static char *
 get_metrics(void)
 {
-	struct resp r;
+	struct tu_resp r = { 0 };
 	char why[256];
 	char *text;
 
@@ -987,7 +689,7 @@ get_metrics(void)
 		      r.body);
 	text = r.body;
 	r.body = NULL;
-	resp_free(&r);
+	tu_resp_free(&r);
 	return text;
 }
 
@@ -1015,7 +717,7 @@ START_TEST(test_fault_shows_everywhere)
 	ck_assert(prom_get(metrics, "markd_mark_status{symbol=\"BTC-USD\",status=\"degraded\"}") == 1);
 	ck_assert(prom_get(metrics, "markd_mark_valid_for_liquidation{symbol=\"BTC-USD\"}") == 1);
 	free(metrics);
-	ck_assert(wait_file_has(markd.err,
+	ck_assert(tu_wait_file_has(markd.err,
 				"event=feed_state source=kraken from=up to=",
 				5000));
 
@@ -1026,7 +728,7 @@ START_TEST(test_fault_shows_everywhere)
 		      "the kraken leg did not come back");
 	ck_assert_msg(json_poll("/v1/feeds", kraken_feed_up, NULL, 15000),
 		      "the kraken feed did not come back up");
-	ck_assert(wait_file_has(markd.err, "to=up", 5000));
+	ck_assert(tu_wait_file_has(markd.err, "to=up", 5000));
 }
 END_TEST
 
@@ -1061,12 +763,8 @@ END_TEST
 /* ================= the stream ================= */
 
 struct stream {
-	CURLM *m;
-	CURL *h;
-	struct curl_slist *sl;
-	struct resp r;
-	size_t parsed;          /* bytes of r.body already split */
-	bool done;
+	struct tu_stream t;
+	size_t parsed;          /* bytes of t.r.body already split */
 };
 
 struct event {
@@ -1078,28 +776,9 @@ struct event {
 static void
 stream_open(struct stream *s, const char *last_event_id)
 {
-	char url[128], hdr[128];
-
 	memset(s, 0, sizeof *s);
-	s->m = curl_multi_init();
-	s->h = curl_easy_init();
-	ck_assert_ptr_nonnull(s->m);
-	ck_assert_ptr_nonnull(s->h);
-	snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/stream", markd.port);
-	if (last_event_id != NULL) {
-		snprintf(hdr, sizeof hdr, "Last-Event-ID: %s", last_event_id);
-		s->sl = curl_slist_append(s->sl, hdr);
-	}
-	s->sl = curl_slist_append(s->sl, "Accept: text/event-stream");
-	curl_easy_setopt(s->h, CURLOPT_URL, url);
-	curl_easy_setopt(s->h, CURLOPT_HTTPHEADER, s->sl);
-	curl_easy_setopt(s->h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(s->h, CURLOPT_WRITEDATA, &s->r);
-	curl_easy_setopt(s->h, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(s->h, CURLOPT_HEADERDATA, &s->r);
-	curl_easy_setopt(s->h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(s->h, CURLOPT_TIMEOUT_MS, 60000L);
-	curl_multi_add_handle(s->m, s->h);
+	ck_assert(tu_stream_open(&s->t, markd.port, "/v1/stream",
+				 last_event_id, 60000));
 }
 
 /* The next complete event (comments and retry lines skipped), waiting
@@ -1107,18 +786,19 @@ stream_open(struct stream *s, const char *last_event_id)
 static bool
 stream_next(struct stream *s, struct event *ev, int timeout_ms)
 {
-	int64_t deadline = mono_ms() + timeout_ms;
+	int64_t deadline = tu_mono_ms() + timeout_ms;
+	struct tu_resp *r = &s->t.r;
 
 	for (;;) {
-		while (s->r.body != NULL && s->parsed < s->r.len) {
-			char *start = s->r.body + s->parsed;
+		while (r->body != NULL && s->parsed < r->len) {
+			char *start = r->body + s->parsed;
 			char *end = strstr(start, "\n\n");
 			char *line, *save = NULL;
 
 			if (end == NULL)
 				break;
 			*end = '\0';
-			s->parsed = (size_t)(end - s->r.body) + 2;
+			s->parsed = (size_t)(end - r->body) + 2;
 			memset(ev, 0, sizeof *ev);
 			for (line = strtok_r(start, "\n", &save); line != NULL;
 			     line = strtok_r(NULL, "\n", &save)) {
@@ -1137,30 +817,16 @@ stream_next(struct stream *s, struct event *ev, int timeout_ms)
 				return true;
 			}
 		}
-		if (s->done || mono_ms() >= deadline)
+		if (s->t.done || tu_mono_ms() >= deadline)
 			return false;
-		{
-			int running = 0, left;
-			CURLMsg *msg;
-
-			curl_multi_perform(s->m, &running);
-			while ((msg = curl_multi_info_read(s->m, &left)) != NULL)
-				if (msg->msg == CURLMSG_DONE)
-					s->done = true;
-			if (!s->done)
-				curl_multi_poll(s->m, NULL, 0, 20, NULL);
-		}
+		tu_stream_pump(&s->t, 20);
 	}
 }
 
 static void
 stream_close(struct stream *s)
 {
-	curl_multi_remove_handle(s->m, s->h);
-	curl_easy_cleanup(s->h);
-	curl_multi_cleanup(s->m);
-	curl_slist_free_all(s->sl);
-	resp_free(&s->r);
+	tu_stream_close(&s->t);
 }
 
 START_TEST(test_sse_stream)
@@ -1202,7 +868,7 @@ START_TEST(test_sse_stream)
 	}
 	ck_assert_int_ge(marks, 30);
 	ck_assert_int_ge(increases, 25);
-	ck_assert_str_eq(s.r.ctype, "text/event-stream");
+	ck_assert_str_eq(s.t.r.ctype, "text/event-stream");
 
 	/* a venue fault: a "feed" event on the same stream */
 	fault("{\"venue\": \"kraken\", \"kind\": \"garbage\"}");
@@ -1265,11 +931,11 @@ btc_seq(void)
 static void
 hup_and_wait(const char *needle, int nth)
 {
-	int64_t deadline = mono_ms() + 10000;
+	int64_t deadline = tu_mono_ms() + 10000;
 
 	kill(markd.pid, SIGHUP);
 	for (;;) {
-		char *t = read_text(markd.err);
+		char *t = tu_read_file(markd.err);
 		int count = 0;
 
 		for (const char *p = t; (p = strstr(p, needle)) != NULL; p++)
@@ -1277,15 +943,15 @@ hup_and_wait(const char *needle, int nth)
 		free(t);
 		if (count >= nth)
 			return;
-		ck_assert_msg(mono_ms() < deadline, "no \"%s\" #%d in the log: %s",
-			      needle, nth, read_text(markd.err));
-		pause_ms(20);
+		ck_assert_msg(tu_mono_ms() < deadline, "no \"%s\" #%d in the log: %s",
+			      needle, nth, tu_read_file(markd.err));
+		tu_pause_ms(20);
 	}
 }
 
 START_TEST(test_sighup)
 {
-	struct resp r;
+	struct tu_resp r = { 0 };
 	json_t *m, *f;
 	uint64_t seq0, seq1;
 	char *metrics;
@@ -1296,7 +962,7 @@ START_TEST(test_sighup)
 	wait_ready();
 	http(markd.port, NULL, "/v1/marks/ETH-USD", NULL, &r);
 	ck_assert_int_eq(r.status, 404);
-	resp_free(&r);
+	tu_resp_free(&r);
 	seq0 = btc_seq();
 
 	/* B: a source (bitstamp, also a new BTC-USD leg) and an instrument */
@@ -1316,16 +982,16 @@ START_TEST(test_sighup)
 	wait_all_used();
 
 	/* a bad file: refused, every error logged, B still served */
-	write_text(conf_path,
+	put_text("markd.json",
 		   "{\"sources\": [{\"name\": \"a\", \"adapter\": \"binance\", "
 		   "\"base_url\": \"http://127.0.0.1:1\"}], \"instruments\": "
 		   "[{\"symbol\": \"BTC-USD\", \"legs\": [{\"source\": \"bnb\", "
 		   "\"market\": \"BTCUSDT\"}], \"min_sources\": 1}], "
 		   "\"bogus\": 1}\n");
 	hup_and_wait("event=config_reload_failed", 1);
-	ck_assert(file_has(markd.err, "path=instruments[0].legs[0].source"));
-	ck_assert(file_has(markd.err, "unknown source"));
-	ck_assert(file_has(markd.err, "path=bogus"));
+	ck_assert(tu_file_has(markd.err, "path=instruments[0].legs[0].source"));
+	ck_assert(tu_file_has(markd.err, "unknown source"));
+	ck_assert(tu_file_has(markd.err, "path=bogus"));
 	ck_assert(json_poll("/v1/marks/ETH-USD", has_eth_price, NULL, 1000));
 	f = get_json(markd.port, "/v1/feeds");
 	ck_assert_uint_eq(json_array_size(json_object_get(f, "sources")), 3);
@@ -1343,7 +1009,7 @@ START_TEST(test_sighup)
 		     "{\"source\": \"coinbase\", \"market\": \"BTC-USD\"},"
 		     "{\"source\": \"bitstamp\", \"market\": \"btcusd\"}]}]", "");
 	hup_and_wait("event=config_reloaded", 2);
-	ck_assert(file_has(markd.err, "event=restart_needed"));
+	ck_assert(tu_file_has(markd.err, "event=restart_needed"));
 	f = get_json(markd.port, "/v1/feeds");
 	ck_assert_ptr_null(feed_of(f, "kraken"));
 	ck_assert_uint_eq(json_array_size(json_object_get(f, "sources")), 2);
@@ -1352,15 +1018,15 @@ START_TEST(test_sighup)
 	ck_assert_ptr_null(leg_of(m, "kraken"));
 	ck_assert_msg(json_is_string(json_object_get(m, "price")),
 		      "no price right after the reload: %s\n%s",
-		      json_dumps(m, JSON_COMPACT), read_text(markd.err));
+		      json_dumps(m, JSON_COMPACT), tu_read_file(markd.err));
 	ck_assert_uint_ge((uint64_t)json_integer_value(json_object_get(m, "seq")),
 			  seq1);
 	json_decref(m);
 	http(markd.port, NULL, "/v1/marks/ETH-USD", NULL, &r);
 	ck_assert_int_eq(r.status, 404);
-	resp_free(&r);
+	tu_resp_free(&r);
 
-	ck_assert_int_eq(stop_child(&markd, SIGTERM, 10000), 0);
+	ck_assert_int_eq(tu_stop(&markd, SIGTERM, 10000), 0);
 }
 END_TEST
 
@@ -1377,24 +1043,21 @@ hammer_main(void *arg)
 	CURL *c = curl_easy_init();
 
 	while (!atomic_load(&h->stop)) {
-		struct resp r;
+		struct tu_resp r = { 0 };
 
-		http_on(c, h->port, NULL, "/v1/marks", NULL, &r);
+		tu_http_on(c, h->port, NULL, "/v1/marks", NULL, NULL, 5000, &r);
 		if (r.code == CURLE_OK && r.status == 200) {
-			json_t *j = json_loadb(r.body, r.len, 0, NULL);
-
-			if (j != NULL)
+			if (r.j != NULL)
 				atomic_fetch_add(&h->ok, 1);
 			else
 				atomic_fetch_add(&h->partial, 1);
-			json_decref(j);
 		} else if (r.code == CURLE_PARTIAL_FILE ||
 			   (r.code == CURLE_OK && r.status != 200)) {
 			atomic_fetch_add(&h->partial, 1);
 		} else {
 			atomic_fetch_add(&h->refused, 1);
 		}
-		resp_free(&r);
+		tu_resp_free(&r);
 	}
 	curl_easy_cleanup(c);
 	return NULL;
@@ -1414,35 +1077,36 @@ START_TEST(test_sigterm_under_load)
 	h.port = markd.port;
 	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(pthread_create(&t[i], NULL, hammer_main, &h), 0);
-	deadline = mono_ms() + 10000;
-	while (atomic_load(&h.ok) < 300 && mono_ms() < deadline)
-		pause_ms(5);
+	deadline = tu_mono_ms() + 10000;
+	while (atomic_load(&h.ok) < 300 && tu_mono_ms() < deadline)
+		tu_pause_ms(5);
 	ck_assert_int_ge(atomic_load(&h.ok), 300);
-	t0 = mono_ms();
-	rc = stop_child(&markd, SIGTERM, 10000);
+	t0 = tu_mono_ms();
+	rc = tu_stop(&markd, SIGTERM, 10000);
 	ck_assert_int_eq(rc, 0);
-	ck_assert_msg(mono_ms() - t0 < 7000, "took %" PRId64 " ms to stop",
-		      mono_ms() - t0);
+	ck_assert_msg(tu_mono_ms() - t0 < 7000, "took %" PRId64 " ms to stop",
+		      tu_mono_ms() - t0);
 	atomic_store(&h.stop, true);
 	for (int i = 0; i < 3; i++)
 		pthread_join(t[i], NULL);
 	ck_assert_int_eq(atomic_load(&h.partial), 0);
-	ck_assert(file_has(markd.err, "event=stopping signal=SIGTERM"));
-	ck_assert(file_has(markd.err, "event=stopped exit=0"));
+	ck_assert(tu_file_has(markd.err, "event=stopping signal=SIGTERM"));
+	ck_assert(tu_file_has(markd.err, "event=stopped exit=0"));
 }
 END_TEST
 
 /* ================= start-up, logs, docs ================= */
 
-START_TEST(test_start_failures)
+/* A socket listening on 127.0.0.1 at an ephemeral port (so markd cannot
+ * have it); cfg_listen asks for that port. Close it when done. */
+static int
+take_port(void)
 {
 	struct sockaddr_in sin;
 	socklen_t sl = sizeof sin;
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	char extra[2 * PATH_LEN];
-	const char *args[] = { "-c", conf_path, NULL };
 
-	/* a port that is taken: exit 3 with the reason */
+	ck_assert_int_ge(fd, 0);
 	memset(&sin, 0, sizeof sin);
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -1451,11 +1115,23 @@ START_TEST(test_start_failures)
 	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
 	snprintf(cfg_listen, sizeof cfg_listen, "127.0.0.1:%u",
 		 (unsigned)ntohs(sin.sin_port));
+	return fd;
+}
+
+START_TEST(test_start_failures)
+{
+	int fd = take_port();
+	char extra[2 * TU_PATH_LEN];
+	const char *args[] = { "-c", conf_path, NULL };
+
+	/* a port that is taken: exit 3 with the reason, and the HTTP
+	 * server's own message in the daemon's format */
 	write_config("coinbase,kraken,bitstamp", "[" BTC3 "]", "");
 	spawn(&markd, "markd", "markd", args);
-	ck_assert_int_eq(wait_exit(&markd, 10000), 3);
-	ck_assert(file_has(markd.err, "event=start_failed"));
-	ck_assert(file_has(markd.err, "cannot start the HTTP server"));
+	ck_assert_int_eq(tu_wait_exit(&markd, 10000), 3);
+	ck_assert(tu_file_has(markd.err, "event=start_failed"));
+	ck_assert(tu_file_has(markd.err, "cannot start the HTTP server"));
+	ck_assert(tu_file_has(markd.err, "level=warn event=http_server msg="));
 	close(fd);
 
 	/* a tokens file that does not exist: a config error, exit 1 */
@@ -1463,41 +1139,70 @@ START_TEST(test_start_failures)
 		 tmpdir);
 	write_config("coinbase,kraken,bitstamp", "[" BTC3 "]", extra);
 	spawn(&markd, "markd", "markd", args);
-	ck_assert_int_eq(wait_exit(&markd, 10000), 1);
-	ck_assert(file_has(markd.err, "token_file"));
+	ck_assert_int_eq(tu_wait_exit(&markd, 10000), 1);
+	ck_assert(tu_file_has(markd.err, "token_file"));
 }
 END_TEST
 
-START_TEST(test_json_logs)
+/*
+ * Asserts that every line markd logged is a JSON object with ts, level
+ * and event (only the "markd: ..." line that a start failure writes for
+ * people is plain text). Returns how many lines there were; *seen tells
+ * whether one had event `want`.
+ */
+static int
+json_log_lines(const char *want, bool *seen)
 {
-	char *t, *line, *save = NULL;
+	char *t = tu_read_file(markd.err), *line, *save = NULL;
 	int lines = 0;
-	bool starting = false;
 
-	cfg_log = "{\"level\": \"debug\", \"format\": \"json\"}";
-	write_config("coinbase,kraken,bitstamp", "[" BTC3 "]", "");
-	markd_start();
-	wait_ready();
-	ck_assert_int_eq(stop_child(&markd, SIGTERM, 10000), 0);
-	t = read_text(markd.err);
+	*seen = false;
 	for (line = strtok_r(t, "\n", &save); line != NULL;
 	     line = strtok_r(NULL, "\n", &save)) {
 		json_error_t je;
-		json_t *j = json_loads(line, 0, &je);
+		json_t *j;
 
+		lines++;
+		if (strncmp(line, "markd: ", 7) == 0)
+			continue;
+		j = json_loads(line, 0, &je);
 		ck_assert_msg(j != NULL, "not JSON: %s (%s)", line, je.text);
 		ck_assert(json_is_string(json_object_get(j, "ts")));
 		ck_assert(json_is_string(json_object_get(j, "level")));
 		ck_assert(json_is_string(json_object_get(j, "event")));
 		if (strcmp(json_string_value(json_object_get(j, "event")),
-			   "starting") == 0)
-			starting = true;
+			   want) == 0)
+			*seen = true;
 		json_decref(j);
-		lines++;
 	}
 	free(t);
-	ck_assert(starting);
-	ck_assert_int_ge(lines, 4);
+	return lines;
+}
+
+START_TEST(test_json_logs)
+{
+	const char *args[] = { "-c", conf_path, NULL };
+	bool seen;
+	int fd;
+
+	cfg_log = "{\"level\": \"debug\", \"format\": \"json\"}";
+	write_config("coinbase,kraken,bitstamp", "[" BTC3 "]", "");
+	markd_start();
+	wait_ready();
+	ck_assert_int_eq(tu_stop(&markd, SIGTERM, 10000), 0);
+	ck_assert_int_ge(json_log_lines("starting", &seen), 4);
+	ck_assert(seen);
+
+	/* the HTTP server's own lines follow the format too: its message
+	 * about a port that is taken */
+	fd = take_port();
+	write_config("coinbase,kraken,bitstamp", "[" BTC3 "]", "");
+	spawn(&markd, "markd", "markd", args);
+	ck_assert_int_eq(tu_wait_exit(&markd, 10000), 3);
+	close(fd);
+	json_log_lines("http_server", &seen);
+	ck_assert_msg(seen, "no http_server event: %s",
+		      tu_read_file(markd.err));
 }
 END_TEST
 
@@ -1544,7 +1249,7 @@ yaml_has(const char *yaml, const char *pattern, const char *method)
 
 START_TEST(test_routes_documented)
 {
-	char path[PATH_LEN], dbpath[PATH_LEN + 16];
+	char path[TU_PATH_LEN], dbpath[TU_PATH_LEN + 16];
 	struct cfg *cfg = NULL;
 	struct cfg_errors errs;
 	struct md_app *app = NULL;
@@ -1555,7 +1260,7 @@ START_TEST(test_routes_documented)
 	tu_srcpath(path, sizeof path, "conf/demo.json");
 	ck_assert_int_eq(cfg_load(path, &cfg, &errs), MK_OK);
 	/* the margin service's store goes to a temp dir, not the cwd */
-	make_tmpdir();
+	ck_assert(tu_make_dir(tmpdir, sizeof tmpdir, "markd-daemon"));
 	free(cfg->database);
 	snprintf(dbpath, sizeof dbpath, "%s/routes.db", tmpdir);
 	cfg->database = strdup(dbpath);
@@ -1563,7 +1268,7 @@ START_TEST(test_routes_documented)
 	ck_assert_int_eq(md_app_create(path, cfg, &app, &err), MK_OK);
 	ck_assert_msg(md_app_add_margin(app, &err) == MK_OK, "%s", err.msg);
 	tu_srcpath(path, sizeof path, "doc/openapi.yaml");
-	yaml = read_text(path);
+	yaml = tu_read_file(path);
 	ck_assert_msg(strncmp(yaml, "openapi: 3.", 11) == 0,
 		      "doc/openapi.yaml is not OpenAPI 3");
 	n = md_app_route_count(app);
@@ -1582,7 +1287,7 @@ START_TEST(test_routes_documented)
 	ck_assert(!yaml_has(yaml, "/v1/marks", "delete"));
 	free(yaml);
 	md_app_stop(app);
-	remove_tmpdir();
+	tu_remove_dir(tmpdir);
 }
 END_TEST
 

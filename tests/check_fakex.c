@@ -18,18 +18,17 @@
 #include <check.h>
 #include <curl/curl.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "feeds/adapter.h"
+#include "tests/http.h"
+#include "tests/proc.h"
 #include "tests/testutil.h"
 #include "tools/fakex_fault.h"
 #include "tools/fakex_scenario.h"
@@ -59,15 +58,6 @@ wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 ck_dec_eq(struct mk_dec a, struct mk_dec b, const char *what)
 {
@@ -78,19 +68,17 @@ ck_dec_eq(struct mk_dec a, struct mk_dec b, const char *what)
 	ck_assert_msg(mk_dec_cmp(a, b) == 0, "%s: %s, want %s", what, sa, sb);
 }
 
-static void
-write_text(const char *path, const char *text)
-{
-	FILE *fp = fopen(path, "wb");
-
-	ck_assert_msg(fp != NULL, "%s: %s", path, strerror(errno));
-	ck_assert_uint_eq(fwrite(text, 1, strlen(text), fp), strlen(text));
-	ck_assert_int_eq(fclose(fp), 0);
-}
-
 /* ---- a temp dir with a CSV, shared by the suites ---- */
 
-static char tmpdir[256];
+static char tmpdir[TU_PATH_LEN];
+
+/* Writes tmpdir/name. */
+static void
+put_text(const char *name, const char *text)
+{
+	ck_assert_msg(tu_put_file(tmpdir, name, text), "%s/%s: %s", tmpdir,
+		      name, strerror(errno));
+}
 
 static const char test_csv[] =
 	"ts_utc_unix,open,high,low,close,volume\n"
@@ -101,24 +89,8 @@ static const char test_csv[] =
 static void
 make_tmpdir(void)
 {
-	char path[512];
-
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/check_fakex.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-	snprintf(path, sizeof(path), "%s/bars.csv", tmpdir);
-	write_text(path, test_csv);
-}
-
-static void
-remove_tmpdir(void)
-{
-	char cmd[512];
-
-	if (tmpdir[0] == '\0')
-		return;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "check_fakex: could not remove %s\n", tmpdir);
+	ck_assert(tu_make_dir(tmpdir, sizeof(tmpdir), "check_fakex"));
+	put_text("bars.csv", test_csv);
 }
 
 /* The "frozen" scenario: every venue replays bars.csv, speed 0 (prices
@@ -162,7 +134,7 @@ pure_setup(void)
 static void
 pure_teardown(void)
 {
-	remove_tmpdir();
+	tu_remove_dir(tmpdir);
 }
 
 static enum mk_status
@@ -246,10 +218,8 @@ START_TEST(test_csv_error_names_file_line)
 {
 	struct fakex_scenario *sc = NULL;
 	struct mk_err err = { 0 };
-	char path[512];
 
-	snprintf(path, sizeof(path), "%s/bad.csv", tmpdir);
-	write_text(path, "ts_utc_unix,open,high,low,close,volume\n"
+	put_text("bad.csv", "ts_utc_unix,open,high,low,close,volume\n"
 			 "1700000000,1,1,1,1,1\n1700000060,1,0.5,1,1,1\n");
 	ck_assert_int_ne(parse_scenario("{\"venues\":{\"okx\":{\"markets\":"
 					"{\"BTC-USDT\":{\"csv\":\"bad.csv\"}}}}}",
@@ -590,77 +560,68 @@ END_TEST
 /* ================= http ================= */
 
 struct child {
-	pid_t pid;
-	int port;                       /* shared port */
+	struct tu_child proc;           /* proc.port: the shared port */
 	int vport[FAKEX_NVENUES];       /* own ports, 0 = none */
 };
 
 static struct child frozen, moving;
 static struct fakex_scenario *frozen_sc;
 
-/* Starts markd-fakex with `args` (NULL-terminated, after the program),
- * reads "listening 127.0.0.1:P" and `nvenue_lines` "venue" lines within
- * 10 s. Returns false (and kills it) when that does not happen. */
+struct out_lines {
+	const char *path;
+	int want;
+};
+
+/* Whether the file has at least want lines. */
 static bool
-start_child(const char *const *args, int nvenue_lines, struct child *c)
+has_lines(void *arg)
 {
-	char prog[1024], buf[4096];
-	const char *argv[16];
-	size_t len = 0, n = 0;
-	int fds[2], lines = 0;
-	int64_t deadline = mono_ms() + 10000;
+	const struct out_lines *ol = arg;
+	char *t = tu_read_file(ol->path);
+	int n = 0;
+
+	for (const char *p = t; (p = strchr(p, '\n')) != NULL; p++)
+		n++;
+	free(t);
+	return n >= ol->want;
+}
+
+/* Starts markd-fakex in tmpdir with `args` (NULL-terminated, after the
+ * program), output to tmpdir/<name>.out/.err, and reads its "listening
+ * 127.0.0.1:P" line and `nvenue_lines` "venue NAME 127.0.0.1:P" lines
+ * within 10 s. Returns false (and kills it) when that does not happen. */
+static bool
+start_child(const char *name, const char *const *args, int nvenue_lines,
+	    struct child *c)
+{
+	struct out_lines ol;
+	char *t;
 
 	memset(c, 0, sizeof(*c));
-	c->pid = -1;
-	tu_buildpath(prog, sizeof(prog), "tools/markd-fakex");
-	argv[n++] = prog;
-	while (*args != NULL && n < 15)
-		argv[n++] = *args++;
-	argv[n] = NULL;
-	if (pipe(fds) != 0)
+	if (!tu_spawn(&c->proc, tmpdir, "tools/markd-fakex", name, args))
 		return false;
-	c->pid = fork();
-	if (c->pid == 0) {
-		dup2(fds[1], STDOUT_FILENO);
-		close(fds[0]);
-		close(fds[1]);
-		execv(prog, (char *const *)argv);
-		_exit(127);
-	}
-	close(fds[1]);
-	while (c->pid > 0 && lines < 1 + nvenue_lines && mono_ms() < deadline) {
-		struct pollfd p = { .fd = fds[0], .events = POLLIN };
-		ssize_t got;
-
-		if (poll(&p, 1, (int)(deadline - mono_ms())) <= 0)
-			break;
-		got = read(fds[0], buf + len, sizeof(buf) - 1 - len);
-		if (got <= 0)
-			break;
-		len += (size_t)got;
-		buf[len] = '\0';
-		lines = 0;
-		for (const char *s = buf; (s = strchr(s, '\n')) != NULL; s++)
-			lines++;
-	}
-	close(fds[0]);
-	if (lines < 1 + nvenue_lines ||
-	    sscanf(buf, "listening 127.0.0.1:%d", &c->port) != 1) {
-		fprintf(stderr, "check_fakex: markd-fakex did not start: \"%s\"\n",
-			buf);
-		if (c->pid > 0)
-			kill(c->pid, SIGKILL);
+	ol.path = c->proc.out;
+	ol.want = 1 + nvenue_lines;
+	if (!tu_wait_listening(&c->proc, 10000) ||
+	    !tu_wait_until(has_lines, &ol, 10000)) {
+		t = tu_read_file(c->proc.err);
+		fprintf(stderr, "check_fakex: markd-fakex did not start: %s\n",
+			t);
+		free(t);
+		tu_stop(&c->proc, SIGKILL, 5000);
 		return false;
 	}
-	for (const char *s = strchr(buf, '\n'); s != NULL; s = strchr(s + 1, '\n')) {
-		char name[32];
+	t = tu_read_file(c->proc.out);
+	for (const char *s = strchr(t, '\n'); s != NULL; s = strchr(s + 1, '\n')) {
+		char vname[32];
 		int port;
 		enum fakex_venue v;
 
-		if (sscanf(s + 1, "venue %31s 127.0.0.1:%d", name, &port) == 2 &&
-		    fakex_venue_from_name(name, strlen(name), &v))
+		if (sscanf(s + 1, "venue %31s 127.0.0.1:%d", vname, &port) == 2 &&
+		    fakex_venue_from_name(vname, strlen(vname), &v))
 			c->vport[v] = port;
 	}
+	free(t);
 	return true;
 }
 
@@ -669,45 +630,27 @@ start_child(const char *const *args, int nvenue_lines, struct child *c)
 static int
 stop_child(struct child *c)
 {
-	int64_t deadline = mono_ms() + 5000;
-	int status = 0;
-
-	if (c->pid <= 0)
-		return -1;
-	kill(c->pid, SIGTERM);
-	while (mono_ms() < deadline) {
-		pid_t r = waitpid(c->pid, &status, WNOHANG);
-
-		if (r == c->pid) {
-			c->pid = -1;
-			return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-		}
-		poll(NULL, 0, 10);
-	}
-	kill(c->pid, SIGKILL);
-	waitpid(c->pid, &status, 0);
-	c->pid = -1;
-	return -1;
+	return tu_stop(&c->proc, SIGTERM, 5000);
 }
 
 static void
 http_setup(void)
 {
-	char path[512], json[4096];
+	char path[TU_PATH_LEN + 16], json[4096];
 	const char *fargs[] = { "-s", path, "-p", "0", NULL };
 	struct mk_err err = { 0 };
 
 	curl_global_init(CURL_GLOBAL_ALL);
 	make_tmpdir();
 	frozen_scenario(json, sizeof(json), "1700000030");
+	put_text("frozen.json", json);
 	snprintf(path, sizeof(path), "%s/frozen.json", tmpdir);
-	write_text(path, json);
 	if (fakex_scenario_load(path, &frozen_sc, &err) != MK_OK)
 		fprintf(stderr, "check_fakex: %s\n", err.msg);
-	start_child(fargs, 1, &frozen);
+	start_child("frozen", fargs, 1, &frozen);
+	put_text("moving.json", moving_json);
 	snprintf(path, sizeof(path), "%s/moving.json", tmpdir);
-	write_text(path, moving_json);
-	start_child(fargs, 0, &moving);
+	start_child("moving", fargs, 0, &moving);
 }
 
 static void
@@ -720,91 +663,20 @@ http_teardown(void)
 			a, b);
 	fakex_scenario_destroy(frozen_sc);
 	frozen_sc = NULL;
-	remove_tmpdir();
+	tu_remove_dir(tmpdir);
 	curl_global_cleanup();
 }
 
-struct reply {
-	CURLcode code;
-	long status;
-	char *body;
-	size_t len;
-	char retry_after[32];
-	int64_t elapsed_ms;
-};
-
-static size_t
-on_body(char *p, size_t size, size_t n, void *ud)
-{
-	struct reply *r = ud;
-	size_t add = size * n;
-	char *nb;
-
-	if (r->len + add > (1u << 20))
-		return 0;
-	nb = realloc(r->body, r->len + add + 1);
-	if (nb == NULL)
-		return 0;
-	memcpy(nb + r->len, p, add);
-	r->body = nb;
-	r->len += add;
-	r->body[r->len] = '\0';
-	return add;
-}
-
-static size_t
-on_header(char *p, size_t size, size_t n, void *ud)
-{
-	struct reply *r = ud;
-	size_t len = size * n;
-
-	if (len > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
-		size_t i = 12, k = 0;
-
-		while (i < len && p[i] == ' ')
-			i++;
-		while (i < len && p[i] != '\r' && p[i] != '\n' &&
-		       k + 1 < sizeof(r->retry_after))
-			r->retry_after[k++] = p[i++];
-		r->retry_after[k] = '\0';
-	}
-	return len;
-}
-
-/* One request; method NULL = GET. */
-static void
+/* One request to url (method NULL: GET) within timeout_ms, on a
+ * connection of its own; returns how long it took, in ms. */
+static int64_t
 http(const char *method, const char *url, const char *body, long timeout_ms,
-     struct reply *r)
+     struct tu_resp *r)
 {
-	CURL *h = curl_easy_init();
-	int64_t t0 = mono_ms();
+	int64_t t0 = tu_mono_ms();
 
-	memset(r, 0, sizeof(*r));
-	ck_assert_ptr_nonnull(h);
-	ck_assert_int_eq(curl_easy_setopt(h, CURLOPT_URL, url), CURLE_OK);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-	curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
-	if (method != NULL)
-		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-	if (body != NULL)
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-	r->code = curl_easy_perform(h);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-	r->elapsed_ms = mono_ms() - t0;
-	curl_easy_cleanup(h);
-}
-
-static void
-reply_free(struct reply *r)
-{
-	free(r->body);
-	r->body = NULL;
+	tu_http_url(NULL, url, method, body, NULL, timeout_ms, r);
+	return tu_mono_ms() - t0;
 }
 
 /* Sets a fault through the admin endpoint of child c. */
@@ -812,34 +684,34 @@ static void
 admin_fault(const struct child *c, const char *json)
 {
 	char url[128];
-	struct reply r;
+	struct tu_resp r = { 0 };
 
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/admin/fault", c->port);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/admin/fault", c->proc.port);
 	http("POST", url, json, 3000, &r);
 	ck_assert_msg(r.code == CURLE_OK && r.status == 200, "%s -> %ld %s", json,
 		      r.status, r.body != NULL ? r.body : "");
-	reply_free(&r);
+	tu_resp_free(&r);
 }
 
 static void
 admin_clear(const struct child *c, const char *venue)
 {
 	char url[128];
-	struct reply r;
+	struct tu_resp r = { 0 };
 
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/admin/fault%s%s",
-		 c->port, venue != NULL ? "?venue=" : "", venue != NULL ? venue : "");
+		 c->proc.port, venue != NULL ? "?venue=" : "", venue != NULL ? venue : "");
 	http("DELETE", url, NULL, 3000, &r);
 	ck_assert_msg(r.code == CURLE_OK && r.status == 200, "clear %ld",
 		      r.status);
-	reply_free(&r);
+	tu_resp_free(&r);
 }
 
 /* Each http test starts with no admin fault on the frozen child. */
 static void
 each_setup(void)
 {
-	ck_assert_msg(frozen.pid > 0 && moving.pid > 0 && frozen_sc != NULL,
+	ck_assert_msg(frozen.proc.pid > 0 && moving.proc.pid > 0 && frozen_sc != NULL,
 		      "markd-fakex did not start");
 	admin_clear(&frozen, NULL);
 }
@@ -857,7 +729,7 @@ venue_url(const struct child *c, enum fakex_venue v, bool own, char *url,
 	if (own && c->vport[v] > 0)
 		snprintf(base, sizeof(base), "http://127.0.0.1:%d", c->vport[v]);
 	else
-		snprintf(base, sizeof(base), "http://127.0.0.1:%d/%s", c->port,
+		snprintf(base, sizeof(base), "http://127.0.0.1:%d/%s", c->proc.port,
 			 fakex_venue_name(v));
 	ck_assert_msg(feed_adapter_url(a, NULL, base, market_of[v], url, cap,
 				       &err) == MK_OK, "%s", err.msg);
@@ -866,7 +738,7 @@ venue_url(const struct child *c, enum fakex_venue v, bool own, char *url,
 /* GETs venue v's ticker on c and parses it with the real adapter. */
 static enum mk_status
 fetch_quote(const struct child *c, enum fakex_venue v, bool own,
-	    struct reply *r, struct feed_quote *q, struct mk_err *err)
+	    struct tu_resp *r, struct feed_quote *q, struct mk_err *err)
 {
 	char url[FEED_URL_MAX];
 
@@ -880,7 +752,7 @@ fetch_quote(const struct child *c, enum fakex_venue v, bool own,
 static struct mk_dec
 fetch_price(const struct child *c, enum fakex_venue v, int64_t *ts)
 {
-	struct reply r;
+	struct tu_resp r = { 0 };
 	struct feed_quote q;
 	struct mk_err err = { 0 };
 	struct mk_dec p;
@@ -892,7 +764,7 @@ fetch_price(const struct child *c, enum fakex_venue v, int64_t *ts)
 	ck_assert_int_eq(feed_quote_price(&q.q, &p), MK_OK);
 	if (ts != NULL)
 		*ts = q.q.exchange_ts_ms;
-	reply_free(&r);
+	tu_resp_free(&r);
 	return p;
 }
 
@@ -924,7 +796,7 @@ START_TEST(test_http_every_venue)
 	}
 	/* A venue with its own port answers its real paths at the root. */
 	{
-		struct reply r;
+		struct tu_resp r = { 0 };
 		struct feed_quote q;
 		struct mk_dec p;
 		struct mk_err err = { 0 };
@@ -934,7 +806,7 @@ START_TEST(test_http_every_venue)
 					     &err), MK_OK);
 		ck_assert_int_eq(feed_quote_price(&q.q, &p), MK_OK);
 		ck_dec_eq(p, frozen_mid(FAKEX_BITFINEX), "bitfinex own port");
-		reply_free(&r);
+		tu_resp_free(&r);
 	}
 }
 END_TEST
@@ -951,14 +823,14 @@ START_TEST(test_http_not_found)
 {
 	for (int v = 0; v < FAKEX_NVENUES; v++) {
 		char url[256];
-		struct reply r;
+		struct tu_resp r = { 0 };
 		struct feed_quote q;
 		struct mk_err err = { 0 };
 		enum mk_status st;
 		const struct feed_adapter *a = feed_adapter_find(fakex_venue_name(v));
 
 		snprintf(url, sizeof(url), "http://127.0.0.1:%d/%s/no/such/path",
-			 frozen.port, fakex_venue_name(v));
+			 frozen.proc.port, fakex_venue_name(v));
 		http(NULL, url, NULL, 3000, &r);
 		ck_assert_int_eq(r.code, CURLE_OK);
 		ck_assert_msg(r.status == 404, "%s: %ld", fakex_venue_name(v),
@@ -969,14 +841,14 @@ START_TEST(test_http_not_found)
 			ck_assert_msg(st == MK_EVENUE, "%s 404 body read as %s: %s",
 				      fakex_venue_name(v), mk_strstatus(st), r.body);
 		}
-		reply_free(&r);
+		tu_resp_free(&r);
 
 		/* An unknown market: the venue's own "no such symbol". */
 		{
 			char base[128];
 
 			snprintf(base, sizeof(base), "http://127.0.0.1:%d/%s",
-				 frozen.port, fakex_venue_name(v));
+				 frozen.proc.port, fakex_venue_name(v));
 			ck_assert_int_eq(feed_adapter_url(a, NULL, base,
 							  unknown_of(v), url,
 							  sizeof(url), &err), MK_OK);
@@ -991,7 +863,7 @@ START_TEST(test_http_not_found)
 			ck_assert_msg(st == MK_EVENUE || st == MK_ENOTFOUND,
 				      "%s unknown market read as %s: %s",
 				      fakex_venue_name(v), mk_strstatus(st), r.body);
-		reply_free(&r);
+		tu_resp_free(&r);
 	}
 }
 END_TEST
@@ -1001,9 +873,10 @@ START_TEST(test_fault_ratelimit)
 	char json[256];
 
 	for (int v = 0; v < FAKEX_NVENUES; v++) {
-		struct reply r;
+		struct tu_resp r = { 0 };
 		struct feed_quote q;
 		struct mk_err err = { 0 };
+		char retry[32];
 		enum mk_status st;
 
 		snprintf(json, sizeof(json),
@@ -1012,18 +885,19 @@ START_TEST(test_fault_ratelimit)
 		admin_fault(&frozen, json);
 		st = fetch_quote(&frozen, (enum fakex_venue)v, false, &r, &q, &err);
 		ck_assert_msg(r.status == 429, "%s: %ld", fakex_venue_name(v), r.status);
-		ck_assert_str_eq(r.retry_after, "7");
+		ck_assert_str_eq(tu_resp_header(&r, "Retry-After", retry,
+						sizeof(retry)), "7");
 		if (v != FAKEX_PYTH)
 			ck_assert_msg(st == MK_ERATELIMIT, "%s: %s (%s)",
 				      fakex_venue_name(v), mk_strstatus(st), err.msg);
-		reply_free(&r);
+		tu_resp_free(&r);
 	}
 }
 END_TEST
 
 START_TEST(test_fault_error_and_garbage)
 {
-	struct reply r;
+	struct tu_resp r = { 0 };
 	struct feed_quote q;
 	struct mk_err err = { 0 };
 
@@ -1031,24 +905,24 @@ START_TEST(test_fault_error_and_garbage)
 	ck_assert_int_eq(fetch_quote(&frozen, FAKEX_OKX, false, &r, &q, &err),
 			 MK_EVENUE);
 	ck_assert_int_eq(r.status, 500);
-	reply_free(&r);
+	tu_resp_free(&r);
 	admin_fault(&frozen, "{\"venue\":\"kraken\",\"kind\":\"error\",\"params\":{\"status\":503}}");
 	ck_assert_int_eq(fetch_quote(&frozen, FAKEX_KRAKEN, false, &r, &q, &err),
 			 MK_EVENUE);
 	ck_assert_int_eq(r.status, 503);
-	reply_free(&r);
+	tu_resp_free(&r);
 
 	admin_fault(&frozen, "{\"venue\":\"coinbase\",\"kind\":\"garbage\"}");
 	ck_assert_int_eq(fetch_quote(&frozen, FAKEX_COINBASE, false, &r, &q, &err),
 			 MK_EPARSE);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_ptr_nonnull(strstr(r.body, "502 Bad Gateway"));
-	reply_free(&r);
+	tu_resp_free(&r);
 	admin_fault(&frozen, "{\"venue\":\"bybit\",\"kind\":\"garbage\",\"body\":\"{\\\"retCode\\\":\"}");
 	ck_assert_int_eq(fetch_quote(&frozen, FAKEX_BYBIT, false, &r, &q, &err),
 			 MK_EPARSE);
 	ck_assert_str_eq(r.body, "{\"retCode\":");
-	reply_free(&r);
+	tu_resp_free(&r);
 	/* Cleared: normal again. */
 	admin_clear(&frozen, "okx");
 	ck_dec_eq(fetch_price(&frozen, FAKEX_OKX, NULL), frozen_mid(FAKEX_OKX),
@@ -1058,7 +932,7 @@ END_TEST
 
 START_TEST(test_fault_truncated)
 {
-	struct reply r, full;
+	struct tu_resp r = { 0 }, full = { 0 };
 	struct feed_quote q;
 	struct mk_err err = { 0 };
 	char url[FEED_URL_MAX];
@@ -1074,41 +948,42 @@ START_TEST(test_fault_truncated)
 	ck_assert_uint_eq(r.len, full.len / 2);
 	ck_assert_int_eq(memcmp(r.body, full.body, r.len), 0);
 	ck_assert_ptr_null(json_loadb(r.body, r.len, 0, &jerr));
-	reply_free(&r);
-	reply_free(&full);
+	tu_resp_free(&r);
+	tu_resp_free(&full);
 	/* "transfer": Content-Length says more than arrives. */
 	admin_fault(&frozen, "{\"venue\":\"bybit\",\"kind\":\"truncated\",\"mode\":\"transfer\"}");
 	http(NULL, url, NULL, 3000, &r);
 	ck_assert_msg(r.code == CURLE_PARTIAL_FILE, "curl %d", (int)r.code);
-	reply_free(&r);
+	tu_resp_free(&r);
 }
 END_TEST
 
 START_TEST(test_fault_slow)
 {
 	char url[FEED_URL_MAX];
-	struct reply r;
+	struct tu_resp r = { 0 };
+	int64_t took;
 
 	admin_fault(&frozen, "{\"venue\":\"gemini\",\"kind\":\"slow\",\"delay_ms\":1200}");
 	venue_url(&frozen, FAKEX_GEMINI, false, url, sizeof(url));
 	/* A client with a 300 ms timeout gives up... */
-	http(NULL, url, NULL, 300, &r);
+	took = http(NULL, url, NULL, 300, &r);
 	ck_assert_msg(r.code == CURLE_OPERATION_TIMEDOUT, "curl %d", (int)r.code);
-	ck_assert_int_lt(r.elapsed_ms, 1100);
-	reply_free(&r);
+	ck_assert_int_lt(took, 1100);
+	tu_resp_free(&r);
 	/* ...a patient one gets the normal answer, late. */
-	http(NULL, url, NULL, 5000, &r);
+	took = http(NULL, url, NULL, 5000, &r);
 	ck_assert_int_eq(r.code, CURLE_OK);
 	ck_assert_int_eq(r.status, 200);
-	ck_assert_int_ge(r.elapsed_ms, 1150);
-	reply_free(&r);
+	ck_assert_int_ge(took, 1150);
+	tu_resp_free(&r);
 	/* Other venues are not held up meanwhile. */
 	{
-		int64_t t0 = mono_ms();
+		int64_t t0 = tu_mono_ms();
 
 		ck_dec_eq(fetch_price(&frozen, FAKEX_OKX, NULL), frozen_mid(FAKEX_OKX),
 			  "okx");
-		ck_assert_int_lt(mono_ms() - t0, 1000);
+		ck_assert_int_lt(tu_mono_ms() - t0, 1000);
 	}
 }
 END_TEST
@@ -1116,24 +991,24 @@ END_TEST
 START_TEST(test_fault_down)
 {
 	char url[FEED_URL_MAX];
-	struct reply r;
+	struct tu_resp r = { 0 };
 
 	/* Own port: the socket is closed, connections are refused. */
 	admin_fault(&frozen, "{\"venue\":\"bitfinex\",\"kind\":\"down\",\"for_s\":60}");
 	venue_url(&frozen, FAKEX_BITFINEX, true, url, sizeof(url));
 	http(NULL, url, NULL, 2000, &r);
 	ck_assert_msg(r.code == CURLE_COULDNT_CONNECT, "curl %d", (int)r.code);
-	reply_free(&r);
+	tu_resp_free(&r);
 	/* ...and on the shared port the connection closes unanswered. */
 	venue_url(&frozen, FAKEX_BITFINEX, false, url, sizeof(url));
 	http(NULL, url, NULL, 2000, &r);
 	ck_assert_msg(r.code == CURLE_GOT_NOTHING, "curl %d", (int)r.code);
-	reply_free(&r);
+	tu_resp_free(&r);
 	admin_fault(&frozen, "{\"venue\":\"kraken\",\"kind\":\"down\"}");
 	venue_url(&frozen, FAKEX_KRAKEN, false, url, sizeof(url));
 	http(NULL, url, NULL, 2000, &r);
 	ck_assert_msg(r.code == CURLE_GOT_NOTHING, "curl %d", (int)r.code);
-	reply_free(&r);
+	tu_resp_free(&r);
 	/* Cleared: the own port listens again, on the same port number. */
 	admin_clear(&frozen, NULL);
 	{
@@ -1142,7 +1017,7 @@ START_TEST(test_fault_down)
 
 		ck_assert_int_eq(fetch_quote(&frozen, FAKEX_BITFINEX, true, &r, &q,
 					     &err), MK_OK);
-		reply_free(&r);
+		tu_resp_free(&r);
 	}
 	ck_dec_eq(fetch_price(&frozen, FAKEX_KRAKEN, NULL),
 		  frozen_mid(FAKEX_KRAKEN), "kraken back");
@@ -1167,13 +1042,13 @@ START_TEST(test_fault_wick_and_drift)
 	first = fetch_price(&frozen, FAKEX_OKX, NULL);
 	ck_assert(mk_dec_cmp(first, mid) >= 0);
 	ck_assert(mk_dec_cmp(first, want) <= 0);
-	deadline = mono_ms() + 5000;
+	deadline = tu_mono_ms() + 5000;
 	do {
 		p = fetch_price(&frozen, FAKEX_OKX, NULL);
 		ck_assert(mk_dec_cmp(p, first) >= 0);   /* only ever up */
 		ck_assert(mk_dec_cmp(p, want) <= 0);    /* never past the cap */
 		first = p;
-	} while (mk_dec_cmp(p, want) != 0 && mono_ms() < deadline);
+	} while (mk_dec_cmp(p, want) != 0 && tu_mono_ms() < deadline);
 	ck_dec_eq(p, want, "drift reaches its cap");
 }
 END_TEST
@@ -1191,23 +1066,23 @@ START_TEST(test_fault_stale)
 	ck_assert_int_le(ts1, wall_ms() + 1000);
 	ck_assert_int_ge(ts1, t_set - 2000);
 	/* Wait (bounded) until a healthy venue shows a new price and time. */
-	deadline = mono_ms() + 5000;
+	deadline = tu_mono_ms() + 5000;
 	do {
 		int64_t t;
 
 		k2 = fetch_price(&moving, FAKEX_KUCOIN, &t);
 		if (mk_dec_cmp(k1, k2) != 0 && t > ts1)
 			break;
-	} while (mono_ms() < deadline);
+	} while (tu_mono_ms() < deadline);
 	ck_assert_msg(mk_dec_cmp(k1, k2) != 0, "kucoin did not move in 5 s");
 	p2 = fetch_price(&moving, FAKEX_OKX, &ts2);
 	ck_dec_eq(p2, p1, "stale price");
 	ck_assert_int_eq(ts2, ts1);
 	admin_clear(&moving, "okx");
-	deadline = mono_ms() + 5000;
+	deadline = tu_mono_ms() + 5000;
 	do {
 		p2 = fetch_price(&moving, FAKEX_OKX, &ts2);
-	} while (mk_dec_cmp(p1, p2) == 0 && mono_ms() < deadline);
+	} while (mk_dec_cmp(p1, p2) == 0 && tu_mono_ms() < deadline);
 	ck_assert_msg(mk_dec_cmp(p1, p2) != 0, "okx still frozen after clear");
 	ck_assert_int_gt(ts2, ts1);
 }
@@ -1217,16 +1092,16 @@ static json_t *
 get_state(const struct child *c)
 {
 	char url[128];
-	struct reply r;
+	struct tu_resp r = { 0 };
 	json_error_t jerr;
 	json_t *st;
 
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/admin/state", c->port);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/admin/state", c->proc.port);
 	http(NULL, url, NULL, 3000, &r);
 	ck_assert_int_eq(r.status, 200);
 	st = json_loadb(r.body, r.len, 0, &jerr);
 	ck_assert_msg(st != NULL, "%s", jerr.text);
-	reply_free(&r);
+	tu_resp_free(&r);
 	return st;
 }
 
@@ -1249,7 +1124,7 @@ START_TEST(test_admin)
 	};
 	json_t *st, *f;
 	char url[256];
-	struct reply r;
+	struct tu_resp r = { 0 };
 
 	st = get_state(&frozen);
 	ck_assert_str_eq(json_string_value(json_object_get(st, "sim_time")),
@@ -1279,14 +1154,14 @@ START_TEST(test_admin)
 	json_decref(st);
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", frozen.port,
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", frozen.proc.port,
 			 bad[i].path);
 		http(bad[i].method, url, bad[i].body, 3000, &r);
 		ck_assert_msg(r.status == bad[i].status, "case %zu: %ld %s", i,
 			      r.status, r.body != NULL ? r.body : "");
 		ck_assert_msg(r.body != NULL && strstr(r.body, bad[i].msg) != NULL,
 			      "case %zu: %s", i, r.body != NULL ? r.body : "");
-		reply_free(&r);
+		tu_resp_free(&r);
 	}
 
 	/* The moving child's schedule: gemini errors (503) from the start,
@@ -1304,76 +1179,37 @@ START_TEST(test_admin)
 		ck_assert_int_eq(fetch_quote(&moving, FAKEX_GEMINI, false, &r, &q,
 					     &err), MK_EVENUE);
 		ck_assert_int_eq(r.status, 503);
-		reply_free(&r);
+		tu_resp_free(&r);
 		admin_clear(&moving, "gemini");
 		ck_assert_int_eq(fetch_quote(&moving, FAKEX_GEMINI, false, &r, &q,
 					     &err), MK_OK);
-		reply_free(&r);
+		tu_resp_free(&r);
 	}
 }
 END_TEST
 
 /* ================= program ================= */
 
-/* Runs markd-fakex to completion with args; returns its exit status and
- * what it wrote to stdout+stderr (bounded: 10 s). */
+/* Runs markd-fakex to completion with args (bounded: 10 s); its exit
+ * status, what it wrote in r. */
 static int
-run_program(const char *const *args, char *out, size_t cap)
+run_program(const char *const *args, struct tu_run *r)
 {
-	char prog[1024];
-	const char *argv[16];
-	size_t n = 0, len = 0;
-	int fds[2], status = 0;
-	int64_t deadline = mono_ms() + 10000;
-	pid_t pid;
+	tu_run_program("tools/markd-fakex", args, 10, r);
+	return r->status;
+}
 
-	tu_buildpath(prog, sizeof(prog), "tools/markd-fakex");
-	argv[n++] = prog;
-	while (*args != NULL && n < 15)
-		argv[n++] = *args++;
-	argv[n] = NULL;
-	ck_assert_int_eq(pipe(fds), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		dup2(fds[1], STDOUT_FILENO);
-		dup2(fds[1], STDERR_FILENO);
-		close(fds[0]);
-		close(fds[1]);
-		execv(prog, (char *const *)argv);
-		_exit(127);
-	}
-	close(fds[1]);
-	out[0] = '\0';
-	while (mono_ms() < deadline) {
-		struct pollfd p = { .fd = fds[0], .events = POLLIN };
-		ssize_t got;
-
-		if (poll(&p, 1, (int)(deadline - mono_ms())) <= 0)
-			break;
-		got = read(fds[0], out + len, cap - 1 - len);
-		if (got <= 0)
-			break;
-		len += (size_t)got;
-		out[len] = '\0';
-	}
-	close(fds[0]);
-	/* Output closed: the program is exiting; reap it (bounded). */
-	for (;;) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-		if (mono_ms() >= deadline)
-			break;
-		poll(NULL, 0, 10);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	return -1;
+/* Whether the program wrote needle, on stdout or stderr. */
+static bool
+said(const struct tu_run *r, const char *needle)
+{
+	return strstr(r->out, needle) != NULL || strstr(r->err, needle) != NULL;
 }
 
 START_TEST(test_program_options)
 {
-	char out[8192], path[1024];
+	struct tu_run r;
+	char path[1024];
 	const char *check_demo[] = { "--check", "-s", path, NULL };
 	const char *bad_port[] = { "-p", "x", NULL };
 	const char *extra[] = { "oops", NULL };
@@ -1381,14 +1217,14 @@ START_TEST(test_program_options)
 	const char *missing[] = { "-s", "/nonexistent/s.json", NULL };
 
 	tu_srcpath(path, sizeof(path), "conf/fakex-demo.json");
-	ck_assert_msg(run_program(check_demo, out, sizeof(out)) == 0, "%s", out);
-	ck_assert_ptr_nonnull(strstr(out, "scenario ok"));
-	ck_assert_int_eq(run_program(bad_port, out, sizeof(out)), 2);
-	ck_assert_int_eq(run_program(extra, out, sizeof(out)), 2);
-	ck_assert_int_eq(run_program(help, out, sizeof(out)), 0);
-	ck_assert_ptr_nonnull(strstr(out, "usage: markd-fakex"));
-	ck_assert_int_eq(run_program(missing, out, sizeof(out)), 1);
-	ck_assert_ptr_nonnull(strstr(out, "/nonexistent/s.json"));
+	ck_assert_msg(run_program(check_demo, &r) == 0, "%s%s", r.out, r.err);
+	ck_assert(said(&r, "scenario ok"));
+	ck_assert_int_eq(run_program(bad_port, &r), 2);
+	ck_assert_int_eq(run_program(extra, &r), 2);
+	ck_assert_int_eq(run_program(help, &r), 0);
+	ck_assert(said(&r, "usage: markd-fakex"));
+	ck_assert_int_eq(run_program(missing, &r), 1);
+	ck_assert(said(&r, "/nonexistent/s.json"));
 }
 END_TEST
 
@@ -1430,15 +1266,16 @@ START_TEST(test_clean_shutdown)
 	const char *args[] = { "-p", "0", NULL };
 	struct child c;
 	char url[FEED_URL_MAX], base[128];
-	struct reply r;
+	struct tu_resp r = { 0 };
 	struct mk_err err = { 0 };
 
 	curl_global_init(CURL_GLOBAL_ALL);
-	ck_assert(start_child(args, 0, &c));
+	ck_assert(tu_make_dir(tmpdir, sizeof(tmpdir), "check_fakex"));
+	ck_assert(start_child("builtin", args, 0, &c));
 	for (int v = 0; v < FAKEX_NVENUES; v++) {
 		struct feed_quote q;
 
-		snprintf(base, sizeof(base), "http://127.0.0.1:%d/%s", c.port,
+		snprintf(base, sizeof(base), "http://127.0.0.1:%d/%s", c.proc.port,
 			 fakex_venue_name(v));
 		ck_assert_int_eq(feed_adapter_url(feed_adapter_find(fakex_venue_name(v)),
 						  NULL, base, market_of[v], url,
@@ -1447,16 +1284,17 @@ START_TEST(test_clean_shutdown)
 		ck_assert_msg(adapter_parse((enum fakex_venue)v, market_of[v], r.body,
 					    r.len, &q, &err) == MK_OK,
 			      "%s: %s", fakex_venue_name(v), err.msg);
-		reply_free(&r);
+		tu_resp_free(&r);
 	}
 	admin_fault(&c, "{\"venue\":\"okx\",\"kind\":\"slow\",\"delay_ms\":60000}");
-	snprintf(base, sizeof(base), "http://127.0.0.1:%d/okx", c.port);
+	snprintf(base, sizeof(base), "http://127.0.0.1:%d/okx", c.proc.port);
 	ck_assert_int_eq(feed_adapter_url(feed_adapter_find("okx"), NULL, base,
 					  "BTC-USDT", url, sizeof(url), &err), MK_OK);
 	http(NULL, url, NULL, 200, &r);
 	ck_assert_int_eq(r.code, CURLE_OPERATION_TIMEDOUT);
-	reply_free(&r);
+	tu_resp_free(&r);
 	ck_assert_int_eq(stop_child(&c), 0);
+	tu_remove_dir(tmpdir);
 	curl_global_cleanup();
 }
 END_TEST

@@ -211,6 +211,13 @@ START_TEST(test_entries_report_outcome)
 	ck_assert_int_eq(markd_fuzz_run("config", (const uint8_t *)cfg,
 					sizeof(cfg) - 1), 1);
 	ck_assert_int_eq(markd_fuzz_run("config", (const uint8_t *)"{}", 2), 0);
+	/* the margin bodies, in builds that have them (fuzz/http.inc) */
+	if (is_target("collateral")) {
+		ck_assert_int_eq(markd_fuzz_run("collateral", (const uint8_t *)
+						"{\"delta\":\"-1.5\"}", 16), 1);
+		ck_assert_int_eq(markd_fuzz_run("collateral", (const uint8_t *)
+						"{\"delta\":\"0\"}", 13), 0);
+	}
 }
 END_TEST
 

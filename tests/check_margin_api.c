@@ -32,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "aggregator/book.h"
@@ -45,6 +44,8 @@
 #include "httpd/routes.h"
 #include "httpd/server.h"
 #include "httpd/sse.h"
+#include "tests/http.h"
+#include "tests/proc.h"
 #include "tests/testutil.h"
 
 #define TOKEN "tok-margin-api-test-0123456789"
@@ -85,21 +86,12 @@ static const char CONFIG[] =
 #define T1 "{\"symbol\":\"BTC-USD\",\"side\":\"long\",\"size\":\"1\"," \
 	   "\"entry_price\":\"40000\",\"collateral\":\"2000\"}"
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* ---- the environment -------------------------------------------------- */
 
 struct env {
-	char dir[256];
-	char tokens[300];
-	char db[300];
+	char dir[TU_PATH_LEN];
+	char tokens[TU_PATH_LEN + 8];
+	char db[TU_PATH_LEN + 16];
 	struct cfg *cfg;
 	struct agg_book *book;
 	int64_t now;
@@ -219,23 +211,16 @@ env_stop(void)
 static void
 setup(void)
 {
-	const char *tmp = getenv("TMPDIR");
 	struct cfg_errors *errs = calloc(1, sizeof(*errs));
 	struct mk_err err;
-	FILE *f;
 
 	ck_assert_ptr_nonnull(errs);
 	memset(&E, 0, sizeof(E));
 	pthread_mutex_init(&E.log_mu, NULL);
-	snprintf(E.dir, sizeof(E.dir), "%s/check_margin_api.XXXXXX",
-		 tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-	ck_assert_ptr_nonnull(mkdtemp(E.dir));
+	ck_assert(tu_make_dir(E.dir, sizeof(E.dir), "check_margin_api"));
 	snprintf(E.tokens, sizeof(E.tokens), "%s/tokens", E.dir);
 	snprintf(E.db, sizeof(E.db), "%s/markd.db", E.dir);
-	f = fopen(E.tokens, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs(TOKEN "\n", f);
-	fclose(f);
+	ck_assert(tu_put_file(E.dir, "tokens", TOKEN "\n"));
 	ck_assert_int_eq(httpd_auth_load(E.tokens, &E.auth, &err), MK_OK);
 	ck_assert_msg(cfg_load_buffer(CONFIG, strlen(CONFIG), &E.cfg, errs) ==
 			      MK_OK,
@@ -250,20 +235,12 @@ setup(void)
 static void
 teardown(void)
 {
-	char p[400];
-
 	if (E.srv != NULL || E.svc != NULL)
 		env_stop();
 	agg_book_destroy(E.book);
 	cfg_free(E.cfg);
 	httpd_auth_destroy(E.auth);
-	unlink(E.tokens);
-	unlink(E.db);
-	snprintf(p, sizeof(p), "%s-wal", E.db);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", E.db);
-	unlink(p);
-	rmdir(E.dir);
+	tu_remove_dir(E.dir);
 	pthread_mutex_destroy(&E.log_mu);
 }
 
@@ -342,83 +319,32 @@ flush(void)
 
 /* ---- HTTP ------------------------------------------------------------- */
 
-struct resp {
-	long code;
-	char *body;
-	size_t len;
-	json_t *j;
-};
-
-static size_t
-body_cb(char *p, size_t sz, size_t n, void *arg)
-{
-	struct resp *r = arg;
-	char *nb = realloc(r->body, r->len + sz * n + 1);
-
-	if (nb == NULL)
-		return 0;
-	r->body = nb;
-	memcpy(r->body + r->len, p, sz * n);
-	r->len += sz * n;
-	r->body[r->len] = '\0';
-	return sz * n;
-}
-
-static void
-resp_free(struct resp *r)
-{
-	free(r->body);
-	json_decref(r->j);
-	memset(r, 0, sizeof(*r));
-}
-
-/* One request; token NULL for none; ctype NULL for application/json. */
+/* One request; token NULL for none; ctype NULL for application/json.
+ * Asserts that the transfer worked. */
 static void
 http_ct(const char *method, const char *path, const char *body,
-	const char *token, const char *ctype, struct resp *r)
+	const char *token, const char *ctype, struct tu_resp *r)
 {
-	CURL *h = curl_easy_init();
-	struct curl_slist *sl = NULL;
-	char url[600], hdr[200];
-	CURLcode rc;
+	char auth[200], type[200];
+	const char *hdr[3] = { NULL, NULL, NULL };
+	size_t n = 0;
 
-	resp_free(r);
-	ck_assert_ptr_nonnull(h);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", (unsigned)E.port,
-		 path);
-	sl = curl_slist_append(sl, "Expect:");
 	if (token != NULL) {
-		snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s", token);
-		sl = curl_slist_append(sl, hdr);
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+		hdr[n++] = auth;
 	}
 	if (body != NULL) {
-		snprintf(hdr, sizeof(hdr), "Content-Type: %s",
+		snprintf(type, sizeof(type), "Content-Type: %s",
 			 ctype != NULL ? ctype : "application/json");
-		sl = curl_slist_append(sl, hdr);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+		hdr[n++] = type;
 	}
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, sl);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_cb);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 20000L);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	if (strcmp(method, "GET") != 0)
-		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-	rc = curl_easy_perform(h);
-	ck_assert_msg(rc == CURLE_OK, "%s %s: %s", method, path,
-		      curl_easy_strerror(rc));
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->code);
-	curl_slist_free_all(sl);
-	curl_easy_cleanup(h);
-	if (r->body != NULL)
-		r->j = json_loads(r->body, 0, NULL);
+	ck_assert_msg(tu_http(E.port, method, path, body, hdr, 20000, r),
+		      "%s %s: %s", method, path, curl_easy_strerror(r->code));
 }
 
 static void
 http(const char *method, const char *path, const char *body,
-     const char *token, struct resp *r)
+     const char *token, struct tu_resp *r)
 {
 	http_ct(method, path, body, token, NULL, r);
 }
@@ -441,7 +367,7 @@ jget(json_t *j, const char *path)
 }
 
 static const char *
-jstr(struct resp *r, const char *path)
+jstr(struct tu_resp *r, const char *path)
 {
 	const char *s = json_string_value(jget(r->j, path));
 
@@ -456,7 +382,7 @@ jstr(struct resp *r, const char *path)
 		      (want), (r)->body)
 
 static int64_t
-jint(struct resp *r, const char *path)
+jint(struct tu_resp *r, const char *path)
 {
 	json_t *v = jget(r->j, path);
 
@@ -467,11 +393,11 @@ jint(struct resp *r, const char *path)
 
 /* Asserts an API error: status, code and (when not NULL) field. */
 static void
-ck_error(struct resp *r, long status, const char *code, const char *field)
+ck_error(struct tu_resp *r, long status, const char *code, const char *field)
 {
 	json_t *f;
 
-	ck_assert_msg(r->code == status, "status %ld, want %ld: %s", r->code,
+	ck_assert_msg(r->status == status, "status %ld, want %ld: %s", r->status,
 		      status, r->body != NULL ? r->body : "");
 	ck_jstr(r, "error.code", code);
 	f = jget(r->j, "error.field");
@@ -499,83 +425,18 @@ big_body(size_t n)
 
 /* ---- SSE -------------------------------------------------------------- */
 
-struct stream {
-	CURLM *m;
-	CURL *h;
-	struct resp r;
-	bool done;
-};
-
-static void
-stream_open(struct stream *s)
-{
-	char url[128];
-
-	memset(s, 0, sizeof(*s));
-	s->m = curl_multi_init();
-	s->h = curl_easy_init();
-	ck_assert_ptr_nonnull(s->m);
-	ck_assert_ptr_nonnull(s->h);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%u/v1/stream",
-		 (unsigned)E.port);
-	curl_easy_setopt(s->h, CURLOPT_URL, url);
-	curl_easy_setopt(s->h, CURLOPT_WRITEFUNCTION, body_cb);
-	curl_easy_setopt(s->h, CURLOPT_WRITEDATA, &s->r);
-	curl_easy_setopt(s->h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(s->h, CURLOPT_TIMEOUT_MS, 60000L);
-	curl_multi_add_handle(s->m, s->h);
-}
-
 static bool
-stream_wait(struct stream *s, const char *needle, int timeout_ms)
+hub_has_one_stream(void *arg)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
-
-	for (;;) {
-		int running = 0, left;
-		CURLMsg *msg;
-
-		if (s->r.body != NULL && strstr(s->r.body, needle) != NULL)
-			return true;
-		if (s->done || now_ms() >= deadline)
-			return false;
-		curl_multi_perform(s->m, &running);
-		while ((msg = curl_multi_info_read(s->m, &left)) != NULL)
-			if (msg->msg == CURLMSG_DONE)
-				s->done = true;
-		if (!s->done)
-			curl_multi_poll(s->m, NULL, 0, 20, NULL);
-	}
-}
-
-static void
-stream_close(struct stream *s)
-{
-	curl_multi_remove_handle(s->m, s->h);
-	curl_easy_cleanup(s->h);
-	curl_multi_cleanup(s->m);
-	resp_free(&s->r);
-}
-
-static void
-wait_clients(size_t n)
-{
-	uint64_t deadline = now_ms() + 5000;
-
-	while (httpd_sse_clients(E.hub) != n) {
-		struct timespec ts = { 0, 2000000 };
-
-		ck_assert_msg(now_ms() < deadline, "hub has %zu streams",
-			      httpd_sse_clients(E.hub));
-		nanosleep(&ts, NULL);   /* polling a condition, bounded */
-	}
+	(void)arg;
+	return httpd_sse_clients(E.hub) == 1;
 }
 
 /* ================= tests ================= */
 
 START_TEST(test_evaluate_t1)
 {
-	struct resp r = { 0 };
+	struct tu_resp r = { 0 };
 
 	/* no mark yet: 503 unless a price is given */
 	http("POST", "/v1/margin/evaluate", T1, NULL, &r);
@@ -583,7 +444,7 @@ START_TEST(test_evaluate_t1)
 
 	btc_at("39000");
 	http("POST", "/v1/margin/evaluate", T1, NULL, &r);
-	ck_assert_msg(r.code == 200, "%s", r.body);
+	ck_assert_msg(r.status == 200, "%s", r.body);
 	ck_jstr(&r, "symbol", "BTC-USD");
 	ck_jstr(&r, "mark.source", "mark");
 	ck_jstr(&r, "mark.price", "39000.00");
@@ -628,7 +489,7 @@ START_TEST(test_evaluate_t1)
 	     "\"price\":\"38500\",\"targets\":{\"margin_ratio\":\"0.1\","
 	     "\"liq_price\":\"37108.433735\"},\"sigma\":0.6,"
 	     "\"horizon_s\":86400}", NULL, &r);
-	ck_assert_msg(r.code == 200, "%s", r.body);
+	ck_assert_msg(r.status == 200, "%s", r.body);
 	ck_jstr(&r, "mark.source", "request");
 	ck_jstr(&r, "mark.price", "38500");
 	ck_jstr(&r, "margin_ratio", "0.30800000");
@@ -642,7 +503,7 @@ START_TEST(test_evaluate_t1)
 	     "{\"symbol\":\"XBT-USD\",\"side\":\"long\",\"size\":\"100\","
 	     "\"entry_price\":\"40000\",\"collateral\":\"0.025\","
 	     "\"price\":\"38000\"}", NULL, &r);
-	ck_assert_msg(r.code == 200, "%s", r.body);
+	ck_assert_msg(r.status == 200, "%s", r.body);
 	ck_jstr(&r, "position.kind", "inverse");
 	ck_jstr(&r, "position.contract_size", "100");
 	ck_jstr(&r, "margin_ratio", "0.11111111");
@@ -655,13 +516,13 @@ START_TEST(test_evaluate_t1)
 	     "\"side\":\"short\",\"size\":\"2\",\"entry_price\":\"39000\","
 	     "\"collateral\":\"3900\",\"brackets\":[{\"floor\":\"0\","
 	     "\"mmr\":\"0.01\"}]}]}", NULL, &r);
-	ck_assert_msg(r.code == 200, "%s", r.body);
+	ck_assert_msg(r.status == 200, "%s", r.body);
 	ck_assert_int_eq(json_array_size(jget(r.j, "evaluations")), 2);
 	ck_jstr(&r, "evaluations.0.margin_ratio", "0.15600000");
 	ck_jstr(&r, "evaluations.1.id", "b");
 	ck_jstr(&r, "evaluations.1.position.brackets.0.mmr", "0.01");
 	ck_jstr(&r, "evaluations.1.maintenance_margin", "780.00000000");
-	resp_free(&r);
+	tu_resp_free(&r);
 }
 END_TEST
 
@@ -729,7 +590,7 @@ START_TEST(test_bad_requests)
 		{ "{\"symbol\":7,\"side\":\"long\",\"size\":\"1\","
 		  "\"entry_price\":\"40000\",\"collateral\":\"1\"}", "symbol" },
 	};
-	struct resp r = { 0 };
+	struct tu_resp r = { 0 };
 	char *big;
 
 	btc_at("39000");
@@ -835,7 +696,7 @@ START_TEST(test_bad_requests)
 	ck_error(&r, 415, "unsupported_media_type", NULL);
 	/* collateral bodies */
 	http("PUT", "/v1/positions/p1", T1, TOKEN, &r);
-	ck_assert_int_eq(r.code, 201);
+	ck_assert_int_eq(r.status, 201);
 	http("POST", "/v1/positions/p1/collateral", "{\"delta\":\"0\"}", TOKEN,
 	     &r);
 	ck_error(&r, 400, "bad_request", "delta");
@@ -847,20 +708,20 @@ START_TEST(test_bad_requests)
 	http("POST", "/v1/positions/p1/collateral", "{\"delta\":\"x\"}", TOKEN,
 	     &r);
 	ck_error(&r, 400, "bad_request", "delta");
-	resp_free(&r);
+	tu_resp_free(&r);
 }
 END_TEST
 
 START_TEST(test_positions)
 {
-	struct resp r = { 0 };
+	struct tu_resp r = { 0 };
 	char path[160], body[256];
 	const char *cursor;
 	size_t seen = 0, pages = 0;
 
 	btc_at("40000");
 	http("PUT", "/v1/positions/p1", T1, TOKEN, &r);
-	ck_assert_msg(r.code == 201, "%s", r.body);
+	ck_assert_msg(r.status == 201, "%s", r.body);
 	ck_jstr(&r, "id", "p1");
 	ck_jstr(&r, "state", "safe");
 	ck_jstr(&r, "position.collateral", "2000");
@@ -869,10 +730,10 @@ START_TEST(test_positions)
 	     "{\"id\":\"p1\",\"symbol\":\"BTC-USD\",\"side\":\"long\","
 	     "\"size\":\"1\",\"entry_price\":\"40000\",\"collateral\":\"2000\","
 	     "\"leverage\":\"20\"}", TOKEN, &r);
-	ck_assert_msg(r.code == 200, "%s", r.body);
+	ck_assert_msg(r.status == 200, "%s", r.body);
 	ck_jstr(&r, "position.leverage", "20");
 	http("GET", "/v1/positions/p1", NULL, NULL, &r);
-	ck_assert_int_eq(r.code, 200);
+	ck_assert_int_eq(r.status, 200);
 	ck_jstr(&r, "state", "safe");
 	ck_jstr(&r, "liquidation_price", "38152.61");
 	ck_jstr(&r, "mark.price", "40000.00");
@@ -886,7 +747,7 @@ START_TEST(test_positions)
 			 "\"1\",\"entry_price\":\"40000\",\"collateral\":"
 			 "\"%s\"}", i >= 5 ? "100" : "2000");
 		http("PUT", path, body, TOKEN, &r);
-		ck_assert_msg(r.code == 201, "%s", r.body);
+		ck_assert_msg(r.status == 201, "%s", r.body);
 	}
 	http("GET", "/v1/positions/p5", NULL, NULL, &r);
 	ck_jstr(&r, "state", "breach_unconfirmed");
@@ -899,7 +760,7 @@ START_TEST(test_positions)
 		char next[128];
 
 		http("GET", path, NULL, NULL, &r);
-		ck_assert_msg(r.code == 200, "%s", r.body);
+		ck_assert_msg(r.status == 200, "%s", r.body);
 		pages++;
 		seen += json_array_size(jget(r.j, "positions"));
 		ck_assert_uint_le(json_array_size(jget(r.j, "positions")), 2);
@@ -914,7 +775,7 @@ START_TEST(test_positions)
 	ck_assert_uint_eq(seen, 6);
 	http("GET", "/v1/positions?state=breach_unconfirmed&symbol=BTC-USD",
 	     NULL, NULL, &r);
-	ck_assert_int_eq(r.code, 200);
+	ck_assert_int_eq(r.status, 200);
 	ck_assert_int_eq(jint(&r, "count"), 2);
 	ck_jstr(&r, "positions.0.id", "p5");
 	ck_jstr(&r, "positions.1.id", "p6");
@@ -925,7 +786,7 @@ START_TEST(test_positions)
 	/* collateral: a deposit cures p5 */
 	http("POST", "/v1/positions/p5/collateral", "{\"delta\":\"1900.5\"}",
 	     TOKEN, &r);
-	ck_assert_msg(r.code == 200, "%s", r.body);
+	ck_assert_msg(r.status == 200, "%s", r.body);
 	ck_jstr(&r, "position.collateral", "2000.5");
 	ck_jstr(&r, "state", "safe");
 	/* p1 (20x, IM 2,000 = its collateral) can give nothing back */
@@ -934,7 +795,7 @@ START_TEST(test_positions)
 	ck_error(&r, 409, "conflict", "delta");
 	http("POST", "/v1/positions/p1/collateral", "{\"delta\":\"500\"}",
 	     TOKEN, &r);
-	ck_assert_msg(r.code == 200, "%s", r.body);
+	ck_assert_msg(r.status == 200, "%s", r.body);
 	ck_jstr(&r, "position.collateral", "2500");
 	ck_jstr(&r, "max_removable", "500.00000000");
 	/* withdrawals beyond the most removable are refused with 409 */
@@ -949,13 +810,13 @@ START_TEST(test_positions)
 	/* within it: accepted */
 	http("POST", "/v1/positions/p1/collateral", "{\"delta\":\"-499.5\"}",
 	     TOKEN, &r);
-	ck_assert_msg(r.code == 200, "%s", r.body);
+	ck_assert_msg(r.status == 200, "%s", r.body);
 	ck_jstr(&r, "position.collateral", "2000.5");
 	ck_jstr(&r, "state", "safe");
 
 	/* delete */
 	http("DELETE", "/v1/positions/p2", NULL, TOKEN, &r);
-	ck_assert_int_eq(r.code, 200);
+	ck_assert_int_eq(r.status, 200);
 	ck_assert(json_is_true(jget(r.j, "deleted")));
 	http("GET", "/v1/positions/p2", NULL, NULL, &r);
 	ck_error(&r, 404, "not_found", NULL);
@@ -963,22 +824,23 @@ START_TEST(test_positions)
 	ck_error(&r, 404, "not_found", NULL);
 	http("GET", "/v1/positions", NULL, NULL, &r);
 	ck_assert_int_eq(jint(&r, "count"), 5);
-	resp_free(&r);
+	tu_resp_free(&r);
 }
 END_TEST
 
 START_TEST(test_liquidations_and_stream)
 {
-	struct resp r = { 0 };
-	struct stream s;
+	struct tu_resp r = { 0 };
+	struct tu_stream s;
 	int64_t since;
 
 	btc_at("40000");
-	stream_open(&s);
-	ck_assert(stream_wait(&s, "retry:", 5000));
-	wait_clients(1);
+	ck_assert(tu_stream_open(&s, E.port, "/v1/stream", NULL, 60000));
+	ck_assert(tu_stream_wait(&s, "retry:", 5000));
+	/* the stream registers on the server's thread */
+	ck_assert(tu_wait_until(hub_has_one_stream, NULL, 5000));
 	http("PUT", "/v1/positions/t1", T1, TOKEN, &r);
-	ck_assert_int_eq(r.code, 201);
+	ck_assert_int_eq(r.status, 201);
 	/* breached at the favourable edge (LP 38,152.61), one mark a
 	 * second: K = 3 marks and T = 3 s are needed */
 	btc_at("38100");
@@ -996,7 +858,7 @@ START_TEST(test_liquidations_and_stream)
 	flush();
 
 	http("GET", "/v1/liquidations", NULL, NULL, &r);
-	ck_assert_msg(r.code == 200, "%s", r.body);
+	ck_assert_msg(r.status == 200, "%s", r.body);
 	ck_assert_int_eq(json_array_size(jget(r.j, "events")), 2);
 	ck_jstr(&r, "events.0.id", "t1");
 	ck_jstr(&r, "events.0.from", "safe");
@@ -1031,14 +893,14 @@ START_TEST(test_liquidations_and_stream)
 	ck_assert(json_is_false(jget(r.j, "more")));
 
 	/* the same transitions on the stream, with their seq */
-	ck_assert(stream_wait(&s, "\"to\":\"liquidatable\"", 5000));
+	ck_assert(tu_stream_wait(&s, "\"to\":\"liquidatable\"", 5000));
 	ck_assert_ptr_nonnull(strstr(s.r.body, "event: position\ndata: {\"seq\":"));
 	ck_assert_ptr_nonnull(strstr(s.r.body, "\"to\":\"breach_unconfirmed\""));
-	stream_close(&s);
+	tu_stream_close(&s);
 
 	/* metrics */
 	http("GET", "/metrics", NULL, NULL, &r);
-	ck_assert_int_eq(r.code, 200);
+	ck_assert_int_eq(r.status, 200);
 	ck_assert_ptr_nonnull(strstr(r.body,
 				     "markd_positions{state=\"liquidatable\"} 1"));
 	ck_assert_ptr_nonnull(strstr(r.body,
@@ -1055,17 +917,17 @@ START_TEST(test_liquidations_and_stream)
 	http("GET", "/v1/liquidations?since=0", NULL, NULL, &r);
 	ck_assert_int_eq(json_array_size(jget(r.j, "events")), 3);
 	ck_jstr(&r, "events.2.to", "safe");
-	resp_free(&r);
+	tu_resp_free(&r);
 }
 END_TEST
 
 START_TEST(test_held_marks)
 {
-	struct resp r = { 0 };
+	struct tu_resp r = { 0 };
 
 	btc_at("40000");
 	http("PUT", "/v1/positions/t1", T1, TOKEN, &r);
-	ck_assert_int_eq(r.code, 201);
+	ck_assert_int_eq(r.status, 201);
 	/* one venue wicks far below, again and again: it is an outlier,
 	 * the mark stays, nobody is liquidatable */
 	for (int i = 0; i < 6; i++) {
@@ -1086,7 +948,7 @@ START_TEST(test_held_marks)
 	}
 	/* a stateless evaluation on the held mark says so too */
 	http("POST", "/v1/margin/evaluate", T1, NULL, &r);
-	ck_assert_int_eq(r.code, 200);
+	ck_assert_int_eq(r.status, 200);
 	ck_jstr(&r, "state", "held");
 	/* withdrawals refused while held; deposits accepted */
 	http("POST", "/v1/positions/t1/collateral", "{\"delta\":\"-1\"}", TOKEN,
@@ -1094,7 +956,7 @@ START_TEST(test_held_marks)
 	ck_error(&r, 409, "conflict", "delta");
 	http("POST", "/v1/positions/t1/collateral", "{\"delta\":\"1\"}", TOKEN,
 	     &r);
-	ck_assert_int_eq(r.code, 200);
+	ck_assert_int_eq(r.status, 200);
 	http("GET", "/v1/positions?state=held", NULL, NULL, &r);
 	ck_assert_int_eq(jint(&r, "count"), 1);
 	flush();
@@ -1104,23 +966,23 @@ START_TEST(test_held_marks)
 	ck_assert_ptr_nonnull(strstr(r.body, "markd_positions{state=\"held\"} 1"));
 	ck_assert_ptr_nonnull(strstr(r.body,
 				     "markd_positions{state=\"liquidatable\"} 0"));
-	resp_free(&r);
+	tu_resp_free(&r);
 }
 END_TEST
 
 START_TEST(test_restart)
 {
-	struct resp r = { 0 };
+	struct tu_resp r = { 0 };
 	struct margin_service_stats st;
 
 	btc_at("40000");
 	http("PUT", "/v1/positions/t1", T1, TOKEN, &r);
-	ck_assert_int_eq(r.code, 201);
+	ck_assert_int_eq(r.status, 201);
 	http("PUT", "/v1/positions/keep",
 	     "{\"symbol\":\"BTC-USD\",\"side\":\"short\",\"size\":\"0.5\","
 	     "\"entry_price\":\"40000\",\"collateral\":\"4000\",\"brackets\":"
 	     "[{\"floor\":\"0\",\"mmr\":\"0.02\"}]}", TOKEN, &r);
-	ck_assert_int_eq(r.code, 201);
+	ck_assert_int_eq(r.status, 201);
 	for (int i = 0; i < 5; i++)
 		btc_at("38000.5");
 	http("GET", "/v1/positions/t1", NULL, NULL, &r);
@@ -1137,7 +999,7 @@ START_TEST(test_restart)
 	ck_assert_uint_eq(st.positions, 2);
 	ck_assert_uint_eq(st.skipped_on_load, 0);
 	http("GET", "/v1/positions/keep", NULL, NULL, &r);
-	ck_assert_int_eq(r.code, 200);
+	ck_assert_int_eq(r.status, 200);
 	ck_jstr(&r, "position.side", "short");
 	ck_jstr(&r, "position.brackets.0.mmr", "0.02");
 	http("GET", "/v1/positions/t1", NULL, NULL, &r);
@@ -1169,16 +1031,16 @@ START_TEST(test_restart)
 	ck_jstr(&r, "events.4.from", "liquidatable");
 	ck_jstr(&r, "events.4.to", "safe");
 	ck_assert_int_gt(jint(&r, "events.4.seq"), jint(&r, "events.3.seq"));
-	resp_free(&r);
+	tu_resp_free(&r);
 }
 END_TEST
 
 START_TEST(test_store_full)
 {
-	struct resp r = { 0 };
+	struct tu_resp r = { 0 };
 	char path[64];
 	int i, code = 0;
-	uint64_t deadline;
+	int64_t deadline;
 
 	/* restart with a size cap just above what the file holds now */
 	env_stop();
@@ -1195,7 +1057,7 @@ START_TEST(test_store_full)
 		     "\"0.002\"},{\"floor\":\"2000\",\"cap\":\"3000\",\"mmr\":"
 		     "\"0.003\"},{\"floor\":\"3000\",\"mmr\":\"0.004\"}]}",
 		     TOKEN, &r);
-		code = (int)r.code;
+		code = (int)r.status;
 		if (code != 201)
 			break;
 	}
@@ -1210,15 +1072,15 @@ START_TEST(test_store_full)
 	ck_error(&r, 404, "not_found", NULL);
 	/* breached positions make events that cannot be written: not ready */
 	btc_at("39000");
-	deadline = now_ms() + 10000;
+	deadline = tu_mono_ms() + 10000;
 	do {
 		http("GET", "/readyz", NULL, NULL, &r);
-	} while (r.code == 200 && now_ms() < deadline);
-	ck_assert_int_eq(r.code, 503);
+	} while (r.status == 200 && tu_mono_ms() < deadline);
+	ck_assert_int_eq(r.status, 503);
 	ck_assert_ptr_nonnull(strstr(r.body, "position store refuses writes"));
 	/* reads still work */
 	http("GET", "/v1/positions/pos-0", NULL, NULL, &r);
-	ck_assert_int_eq(r.code, 200);
+	ck_assert_int_eq(r.status, 200);
 	/* deleting frees room: the writer catches up, ready again */
 	for (int k = 0; k < i; k++) {
 		snprintf(path, sizeof(path), "/v1/positions/pos-%d", k);
@@ -1226,8 +1088,8 @@ START_TEST(test_store_full)
 	}
 	ck_assert(margin_service_flush(E.svc, 20000));
 	http("GET", "/readyz", NULL, NULL, &r);
-	ck_assert_msg(r.code == 200, "%s", r.body);
-	resp_free(&r);
+	ck_assert_msg(r.status == 200, "%s", r.body);
+	tu_resp_free(&r);
 }
 END_TEST
 
@@ -1238,7 +1100,7 @@ START_TEST(test_writes_disabled)
 	static const char key[] = " \"token_file\":\"tokens\",";
 	struct cfg_errors *errs = calloc(1, sizeof(*errs));
 	struct httpd_auth *auth = E.auth;
-	struct resp r = { 0 };
+	struct tu_resp r = { 0 };
 	char *text = strdup(CONFIG), *at;
 
 	ck_assert_ptr_nonnull(errs);
@@ -1264,14 +1126,14 @@ START_TEST(test_writes_disabled)
 	ck_error(&r, 403, "forbidden", NULL);
 	/* reads work */
 	http("POST", "/v1/margin/evaluate", T1, NULL, &r);
-	ck_assert_int_eq(r.code, 200);
+	ck_assert_int_eq(r.status, 200);
 	http("GET", "/v1/positions", NULL, NULL, &r);
-	ck_assert_int_eq(r.code, 200);
+	ck_assert_int_eq(r.status, 200);
 	env_stop();
 	E.auth = auth;
 	free(text);
 	free(errs);
-	resp_free(&r);
+	tu_resp_free(&r);
 }
 END_TEST
 

@@ -47,6 +47,21 @@ tu_pause_ms(int ms)
 	poll(NULL, 0, ms);
 }
 
+/* Polls cond(arg) every few ms until it holds or timeout_ms has passed;
+ * whether it held (it is asked once more at the deadline). */
+static inline bool
+tu_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms)
+{
+	int64_t deadline = tu_mono_ms() + timeout_ms;
+
+	while (tu_mono_ms() < deadline) {
+		if (cond(arg))
+			return true;
+		tu_pause_ms(5);
+	}
+	return cond(arg);
+}
+
 /* A new folder "$TMPDIR/<name>.XXXXXX" into dir; false on failure. */
 static inline bool
 tu_make_dir(char *dir, size_t cap, const char *name)
