@@ -428,12 +428,23 @@ httpd_metric_format(double v, char *buf, size_t cap)
 		snprintf(buf, cap, "NaN");
 	else if (isinf(v))
 		snprintf(buf, cap, v > 0 ? "+Inf" : "-Inf");
-	else
-		for (int prec = 1; prec <= 17; prec++) {
-			snprintf(buf, cap, "%.*g", prec, v);
+	else {
+		/* The fewest digits that read back as v. A rounding to p
+		 * digits that reads back makes every longer one read back
+		 * too (it is at least as close), so search, not scan. */
+		int lo = 1, hi = 17;
+
+		while (lo < hi) {
+			int mid = (lo + hi) / 2;
+
+			snprintf(buf, cap, "%.*g", mid, v);
 			if (strtod(buf, NULL) == v)
-				break;
+				hi = mid;
+			else
+				lo = mid + 1;
 		}
+		snprintf(buf, cap, "%.*g", lo, v);
+	}
 	return buf;
 }
 

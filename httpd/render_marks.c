@@ -80,6 +80,33 @@ jw_fmt(struct jw *w, const char *fmt, ...)
 	jw_mem(w, tmp, (size_t)n);
 }
 
+/* v in decimal, zero-padded to at least `width` digits, into buf (room
+ * for 20 digits or width); returns the length. No NUL. */
+static size_t
+put_uint(char *buf, uint64_t v, size_t width)
+{
+	char tmp[20];
+	size_t n = 0, o = 0;
+
+	do {
+		tmp[n++] = (char)('0' + (int)(v % 10u));
+		v /= 10u;
+	} while (v != 0);
+	while (n < width && n < sizeof tmp)
+		tmp[n++] = '0';
+	while (n > 0)
+		buf[o++] = tmp[--n];
+	return o;
+}
+
+static void
+jw_uint(struct jw *w, uint64_t v)
+{
+	char buf[20];
+
+	jw_mem(w, buf, put_uint(buf, v, 1));
+}
+
 /* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if none. */
 static size_t
 utf8_len(const unsigned char *s, size_t n)
@@ -201,7 +228,7 @@ jw_age(struct jw *w, int64_t ms)
 	if (ms < 0)
 		jw_raw(w, "null");
 	else
-		jw_fmt(w, "%" PRId64, ms);
+		jw_uint(w, (uint64_t)ms);
 }
 
 /* A weight in 1/10000 units as an exact JSON number: 1, 2.5, 0.0001. */
@@ -210,16 +237,16 @@ jw_weight(struct jw *w, uint32_t wt)
 {
 	uint32_t frac = wt % 10000u;
 	char f[8];
-	int n;
+	size_t n;
 
-	if (frac == 0) {
-		jw_fmt(w, "%" PRIu32, wt / 10000u);
+	jw_uint(w, wt / 10000u);
+	if (frac == 0)
 		return;
-	}
-	n = snprintf(f, sizeof f, "%04" PRIu32, frac);
-	while (n > 0 && f[n - 1] == '0')
-		f[--n] = '\0';
-	jw_fmt(w, "%" PRIu32 ".%s", wt / 10000u, f);
+	f[0] = '.';
+	n = 1 + put_uint(f + 1, frac, 4);
+	while (f[n - 1] == '0')
+		n--;
+	jw_mem(w, f, n);
 }
 
 /* ---- time ---- */
@@ -230,7 +257,7 @@ httpd_render_time(int64_t ms, char *buf, size_t cap)
 	/* 9999-12-31T23:59:59.999Z */
 	const int64_t max_ms = INT64_C(253402300799999);
 	int64_t days, secs, z, era, doe, yoe, y, doy, mp, d, m;
-	int n;
+	size_t n = 0;
 
 	if (ms < 0 || ms > max_ms || cap < 25)
 		return 0;
@@ -248,11 +275,22 @@ httpd_render_time(int64_t ms, char *buf, size_t cap)
 	m = mp < 10 ? mp + 3 : mp - 9;
 	if (m <= 2)
 		y++;
-	n = snprintf(buf, cap,
-		     "%04" PRId64 "-%02" PRId64 "-%02" PRId64 "T%02" PRId64
-		     ":%02" PRId64 ":%02" PRId64 ".%03" PRId64 "Z",
-		     y, m, d, secs / 3600, secs / 60 % 60, secs % 60,
-		     ms % 1000);
+	/* written by hand: snprintf was most of a mark's rendering time */
+	n += put_uint(buf + n, (uint64_t)y, 4);
+	buf[n++] = '-';
+	n += put_uint(buf + n, (uint64_t)m, 2);
+	buf[n++] = '-';
+	n += put_uint(buf + n, (uint64_t)d, 2);
+	buf[n++] = 'T';
+	n += put_uint(buf + n, (uint64_t)(secs / 3600), 2);
+	buf[n++] = ':';
+	n += put_uint(buf + n, (uint64_t)(secs / 60 % 60), 2);
+	buf[n++] = ':';
+	n += put_uint(buf + n, (uint64_t)(secs % 60), 2);
+	buf[n++] = '.';
+	n += put_uint(buf + n, (uint64_t)(ms % 1000), 3);
+	buf[n++] = 'Z';
+	buf[n] = '\0';
 	return n == 24 ? 24 : 0;
 }
 
@@ -331,8 +369,10 @@ httpd_render_mark(const struct agg_mark *m, uint64_t seq, char **out,
 		first = false;
 	}
 	jw_raw(&w, m->held ? "],\"held\":true" : "],\"held\":false");
-	jw_fmt(&w, ",\"sources_used\":%" PRIu32 ",\"sources_total\":%" PRIu32,
-	       m->sources_used, m->sources_total);
+	jw_raw(&w, ",\"sources_used\":");
+	jw_uint(&w, m->sources_used);
+	jw_raw(&w, ",\"sources_total\":");
+	jw_uint(&w, m->sources_total);
 	jw_raw(&w, ",\"ema\":");
 	jw_dec(&w, m->has_ema, m->ema, m->scale);
 	jw_raw(&w, ",\"twap\":");
@@ -346,7 +386,8 @@ httpd_render_mark(const struct agg_mark *m, uint64_t seq, char **out,
 	jw_time(&w, m->updated_at_ms);
 	jw_raw(&w, ",\"age_ms\":");
 	jw_age(&w, m->has_price ? m->age_ms : -1);
-	jw_fmt(&w, ",\"seq\":%" PRIu64, seq);
+	jw_raw(&w, ",\"seq\":");
+	jw_uint(&w, seq);
 	jw_raw(&w, ",\"last_good_at\":");
 	jw_time(&w, m->has_last_good ? m->last_good_at_ms : 0);
 	jw_raw(&w, ",\"last_good_age_ms\":");

@@ -7,9 +7,10 @@
  *   - an open-addressing id table (linear probing, backward-shift delete)
  *     of uint32 slots, hashed by FNV-1a over the id;
  *   - per instrument: one margin_pindex per side keyed by watch price, the
- *     set of positions whose tracked state is not safe (an array with each
- *     record's position in it, swap-remove), its capacity kept at least the
- *     instrument's position count so a tick never allocates;
+ *     hot set (positions every usable tick evaluates: see "the hot sets";
+ *     an array with each record's position in it, swap-remove), its
+ *     capacity kept at least the instrument's position count so a tick
+ *     never allocates;
  *   - bracket tables (struct reg_table), each with its buffered twin, in
  *     one array indexed by a uint32; custom ones are interned per
  *     instrument and freed when their last position and view let go.
@@ -30,6 +31,13 @@
 #define CHUNK_RECS (1u << CHUNK_SHIFT)
 #define NONE UINT32_MAX
 #define ID_INLINE 40u
+#define HOT_PREFETCH 8u
+
+#if defined(__GNUC__)
+#define PREFETCH(p) __builtin_prefetch((p), 1)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
 
 /* Mantissas of a position, in this order. */
 enum { F_SIZE, F_CSIZE, F_ENTRY, F_COLL, F_LEV, F_COUNT };
@@ -38,13 +46,22 @@ enum { F_SIZE, F_CSIZE, F_ENTRY, F_COLL, F_LEV, F_COUNT };
 #define B_SHORT 0x02u
 #define B_INVERSE 0x04u
 #define B_LEVERAGE 0x08u
+/* Threshold bits (see "thresholds" below). */
+#define T_FAST 0x10u                 /* the thresholds decide the flags */
+#define T_W 0x20u                    /* a buffered root exists */
+#define T_L 0x40u                    /* a liquidation price exists */
+#define T_B 0x80u                    /* a bankruptcy price exists */
+#define T_MASK (T_FAST | T_W | T_L | T_B)
 
 struct rec {
 	int64_t m[F_COUNT];          /* mantissas */
 	struct margin_tracker trk;
 	int64_t watch;
+	int64_t liq;                 /* liquidation price (T_L), half-even at
+				      * the price scale */
+	int64_t bkr;                 /* bankruptcy price (T_B), likewise */
 	uint32_t table;              /* index into reg->tables */
-	uint32_t aux;                /* place in the not-safe set (NONE), or
+	uint32_t aux;                /* place in the hot set (NONE), or
 				      * the next free slot when not live */
 	uint32_t epoch;              /* the instrument's tick that visited it */
 	uint16_t inst;
@@ -58,7 +75,7 @@ struct rec {
 };
 
 /* The memory budget of a position (registry.h): keep the record compact. */
-_Static_assert(sizeof(struct rec) <= 144, "struct rec grew past 144 bytes");
+_Static_assert(sizeof(struct rec) <= 160, "struct rec grew past 160 bytes");
 
 struct reg_table {
 	atomic_uint refs;            /* the registry's one + one per view */
@@ -71,14 +88,23 @@ struct reg_table {
 	struct margin_brackets buffered; /* mmr and cum times 1 + buffer */
 };
 
+/* The tick's prices at the price scale, each floored and ceiled. */
+struct tick_px {
+	bool fast;                   /* all fit, and the lower edge is > 0 */
+	int64_t lo_f, lo_c;          /* mark - conf */
+	int64_t mk_f, mk_c;          /* mark */
+	int64_t hi_f, hi_c;          /* mark + conf */
+};
+
 struct reg_inst {
 	char symbol[MARGIN_REGISTRY_MAX_SYMBOL];
 	struct margin_params prm;
 	uint32_t def_table;          /* NONE: positions bring their own */
 	struct margin_pindex *ix[2]; /* longs, shorts */
-	uint32_t *unsafe;            /* slots whose tracked state is not safe */
-	uint32_t nunsafe;
-	uint32_t unsafe_cap;         /* >= count */
+	uint32_t *hot;            /* the hot set: slots evaluated on every
+				      * usable tick (see hot_wanted) */
+	uint32_t nhot;
+	uint32_t hot_cap;         /* >= count */
 	uint32_t epoch;
 	bool has_tick;
 	struct margin_tick tick;     /* the last one */
@@ -86,8 +112,10 @@ struct reg_inst {
 				      * stretch; 0 after a usable tick */
 	bool has_adv;
 	int64_t adv_lo;              /* longs' adverse price of the last usable
-				      * tick, floored at the price scale */
-	int64_t adv_hi;              /* shorts', ceiled */
+				      * tick, ceiled at the price scale
+				      * (INT64_MAX when it does not fit) */
+	int64_t adv_hi;              /* shorts', floored (INT64_MIN) */
+	struct tick_px px;           /* the last tick's prices */
 	size_t count;
 	size_t by_state[MARGIN_STATE_COUNT];  /* tracked states */
 };
@@ -418,101 +446,314 @@ table_settle(struct margin_registry *reg, uint32_t idx)
 		table_drop(reg, idx);
 }
 
-/* ---- watch prices ---- */
+/* ---- thresholds ---- */
 
 /*
- * The position's watch price at the instrument's price scale (see
- * registry.h): the buffered liquidation price moved one unit outwards;
- * INT64_MAX / INT64_MIN for "always a candidate" (long / short) and the
- * opposite for "never".
+ * A position's thresholds at the instrument's price scale. Its verdict
+ * flags (margin_verdict) compare three prices against three exact roots,
+ * each of a function of the price that is strictly monotone (brackets are
+ * continuous and every mmr is below 1: margin/liqprice.c):
+ *   W  MB = MM * (1 + buffer)   AT_RISK at the adverse edge;
+ *   L  MB = MM                  *_BREACH at the mark and both edges;
+ *   B  MB = 0                   *_BANKRUPT likewise;
+ * a long is flagged strictly below W and L and at or below B, a short
+ * strictly above W and L and at or above B; a root that does not exist
+ * (at any positive price) never flags. Each root is kept rounded
+ * half-even, so the exact root lies within half a unit of the key: a
+ * price more than a unit away from the key is decided by comparing
+ * integers, and one closer is left to margin_verdict. T_FAST is set only
+ * when every root is known that way; otherwise the position is decided by
+ * margin_verdict on every tick (and stays in the hot set).
+ *
+ * The watch price is the W key moved one unit outwards (up for a long,
+ * down for a short), so that it lies beyond the exact root; INT64_MAX /
+ * INT64_MIN for "always a candidate" (long / short) and the opposite for
+ * "never" (registry.h).
  */
-static int64_t
-watch_price(const struct reg_inst *in, const struct reg_table *tb,
-	    const struct margin_position *p)
+struct thr {
+	int64_t watch;
+	int64_t liq;
+	int64_t bkr;
+	uint8_t bits;                /* T_* */
+};
+
+static void
+thresholds(const struct reg_inst *in, const struct reg_table *tb,
+	   const struct margin_position *p, struct thr *out)
 {
 	bool lng = p->side == MARGIN_LONG;
-	int64_t always = lng ? INT64_MAX : INT64_MIN;
-	int64_t never = lng ? INT64_MIN : INT64_MAX;
+	int ps = in->prm.price_scale;
 	struct margin_position q = *p;
 	struct margin_liq liq;
 	struct mk_dec w;
 
+	memset(out, 0, sizeof(*out));
+	out->watch = lng ? INT64_MAX : INT64_MIN;        /* always */
 	if (!tb->has_buffered)
-		return always;
+		return;
 	q.brackets = &tb->buffered;
 	if (margin_liquidation(&q, &in->prm, &liq, NULL) != MK_OK)
-		return always;
-	if (!liq.has_price)
-		return liq.out_of_range ? INT64_MAX : never;
-	/* A price too large for the scale: always a candidate for a long,
-	 * never for a short. */
-	if (mk_dec_rescale(liq.price, in->prm.price_scale,
-			   lng ? MK_ROUND_CEIL : MK_ROUND_FLOOR, &w) != MK_OK)
-		return INT64_MAX;
-	if (lng)
-		return w.m == INT64_MAX ? w.m : w.m + 1;
-	return w.m == INT64_MIN ? w.m : w.m - 1;
+		return;
+	if (!liq.has_price) {
+		/* A root too large for the scale: always a candidate for a
+		 * long, never for a short. */
+		out->watch = liq.out_of_range ? INT64_MAX
+			     : lng            ? INT64_MIN
+					      : INT64_MAX;
+		if (liq.out_of_range)
+			return;
+	} else {
+		if (mk_dec_rescale(liq.price, ps,
+				   lng ? MK_ROUND_CEIL : MK_ROUND_FLOOR,
+				   &w) != MK_OK) {
+			out->watch = INT64_MAX;
+			return;
+		}
+		if (lng)
+			out->watch = w.m == INT64_MAX ? w.m : w.m + 1;
+		else
+			out->watch = w.m == INT64_MIN ? w.m : w.m - 1;
+		if (liq.price.scale != ps || w.m == INT64_MAX ||
+		    w.m == INT64_MIN)
+			return;
+		out->bits |= T_W;
+	}
+	if (margin_liquidation(p, &in->prm, &liq, NULL) != MK_OK ||
+	    liq.out_of_range || liq.bankruptcy_out_of_range ||
+	    (liq.has_price && liq.price.scale != ps) ||
+	    (liq.has_bankruptcy && liq.bankruptcy.scale != ps))
+		return;
+	if (liq.has_price) {
+		out->liq = liq.price.m;
+		out->bits |= T_L;
+	}
+	if (liq.has_bankruptcy) {
+		out->bkr = liq.bankruptcy.m;
+		out->bits |= T_B;
+	}
+	out->bits |= T_FAST;
 }
 
-/* The tick's adverse prices at the price scale, rounded outwards. */
+static void
+rec_set_thr(struct rec *r, const struct thr *t)
+{
+	r->watch = t->watch;
+	r->liq = t->liq;
+	r->bkr = t->bkr;
+	r->bits = (uint8_t)((r->bits & ~T_MASK) | t->bits);
+}
+
+static bool
+floor_ceil(struct mk_dec a, int scale, int64_t *f, int64_t *c)
+{
+	struct mk_dec r;
+
+	if (mk_dec_rescale(a, scale, MK_ROUND_FLOOR, &r) != MK_OK)
+		return false;
+	*f = r.m;
+	if (mk_dec_rescale(a, scale, MK_ROUND_CEIL, &r) != MK_OK)
+		return false;
+	*c = r.m;
+	return true;
+}
+
+static void
+tick_prices(const struct reg_inst *in, const struct margin_tick *tick,
+	    struct tick_px *x)
+{
+	int ps = in->prm.price_scale;
+	struct mk_dec lo, hi;
+
+	memset(x, 0, sizeof(*x));
+	x->lo_f = x->mk_f = x->hi_f = INT64_MIN;
+	x->lo_c = x->mk_c = x->hi_c = INT64_MAX;
+	if (!margin_tick_usable(tick) ||
+	    mk_dec_sub(tick->price, tick->conf, &lo) != MK_OK ||
+	    mk_dec_add(tick->price, tick->conf, &hi) != MK_OK)
+		return;
+	x->fast = mk_dec_is_pos(lo);
+	x->fast &= floor_ceil(lo, ps, &x->lo_f, &x->lo_c);
+	x->fast &= floor_ceil(tick->price, ps, &x->mk_f, &x->mk_c);
+	x->fast &= floor_ceil(hi, ps, &x->hi_f, &x->hi_c);
+}
+
+/* Whether a price [f, c] (its floor and ceiling) lies below the exact
+ * root keyed k (|root - k| <= 1/2): 1 when surely below, 0 when surely
+ * above, -1 when too close to tell. "Below" and "at or below" agree on
+ * the sure answers. */
+static int
+below(int64_t f, int64_t c, int64_t k)
+{
+	if (c < k)
+		return 1;
+	if (f > k)
+		return 0;
+	return -1;
+}
+
+static int
+above(int64_t f, int64_t c, int64_t k)
+{
+	if (f > k)
+		return 1;
+	if (c < k)
+		return 0;
+	return -1;
+}
+
+/*
+ * The verdict flags of record r at the tick's prices from its thresholds
+ * alone: true and *flags, or false when the thresholds cannot decide
+ * (then margin_verdict must). Equal to margin_verdict whenever it answers.
+ */
+static bool
+fast_flags(const struct rec *r, const struct tick_px *x, unsigned *flags)
+{
+	int (*cmp)(int64_t, int64_t, int64_t);
+	int64_t af, ac, ff, fc;
+	unsigned f = 0;
+	int v;
+
+	if (!x->fast || !(r->bits & T_FAST))
+		return false;
+	if (r->bits & B_SHORT) {
+		cmp = above;
+		af = x->hi_f, ac = x->hi_c, ff = x->lo_f, fc = x->lo_c;
+	} else {
+		cmp = below;
+		af = x->lo_f, ac = x->lo_c, ff = x->hi_f, fc = x->hi_c;
+	}
+	if (r->bits & T_W) {
+		int64_t w = (r->bits & B_SHORT) ? r->watch + 1 : r->watch - 1;
+
+		if ((v = cmp(af, ac, w)) < 0)
+			return false;
+		f |= v ? MARGIN_FLAG_AT_RISK : 0u;
+	}
+	if (r->bits & T_L) {
+		if ((v = cmp(af, ac, r->liq)) < 0)
+			return false;
+		f |= v ? MARGIN_FLAG_ADV_BREACH : 0u;
+		if ((v = cmp(x->mk_f, x->mk_c, r->liq)) < 0)
+			return false;
+		f |= v ? MARGIN_FLAG_MARK_BREACH : 0u;
+		if ((v = cmp(ff, fc, r->liq)) < 0)
+			return false;
+		f |= v ? MARGIN_FLAG_FAV_BREACH : 0u;
+	}
+	if (r->bits & T_B) {
+		if ((v = cmp(af, ac, r->bkr)) < 0)
+			return false;
+		f |= v ? MARGIN_FLAG_ADV_BANKRUPT : 0u;
+		if ((v = cmp(x->mk_f, x->mk_c, r->bkr)) < 0)
+			return false;
+		f |= v ? MARGIN_FLAG_MARK_BANKRUPT : 0u;
+		if ((v = cmp(ff, fc, r->bkr)) < 0)
+			return false;
+		f |= v ? MARGIN_FLAG_FAV_BANKRUPT : 0u;
+	}
+	*flags = f;
+	return true;
+}
+
+/* The tick's adverse prices at the price scale: the longs' (mark - conf)
+ * floored and ceiled, the shorts' (mark + conf) likewise; INT64_MIN /
+ * INT64_MAX stand for "below / above anything" when they do not fit. */
 static void
 tick_adverse(const struct reg_inst *in, const struct margin_tick *tick,
-	     int64_t *lo, int64_t *hi)
+	     int64_t *lo_f, int64_t *lo_c, int64_t *hi_f, int64_t *hi_c)
 {
-	struct mk_dec a, r;
+	struct mk_dec a;
 
-	*lo = INT64_MIN;
-	*hi = INT64_MAX;
-	if (mk_dec_sub(tick->price, tick->conf, &a) == MK_OK &&
-	    mk_dec_rescale(a, in->prm.price_scale, MK_ROUND_FLOOR, &r) ==
-		    MK_OK)
-		*lo = r.m;
-	if (mk_dec_add(tick->price, tick->conf, &a) == MK_OK &&
-	    mk_dec_rescale(a, in->prm.price_scale, MK_ROUND_CEIL, &r) == MK_OK)
-		*hi = r.m;
+	*lo_f = *hi_f = INT64_MIN;
+	*lo_c = *hi_c = INT64_MAX;
+	if (mk_dec_sub(tick->price, tick->conf, &a) != MK_OK ||
+	    !floor_ceil(a, in->prm.price_scale, lo_f, lo_c)) {
+		*lo_f = INT64_MIN;
+		*lo_c = INT64_MAX;
+	}
+	if (mk_dec_add(tick->price, tick->conf, &a) != MK_OK ||
+	    !floor_ceil(a, in->prm.price_scale, hi_f, hi_c)) {
+		*hi_f = INT64_MIN;
+		*hi_c = INT64_MAX;
+	}
 }
 
-/* ---- the not-safe sets ---- */
+/* ---- the hot sets ---- */
+
+/*
+ * An instrument's hot set holds the positions its usable ticks evaluate
+ * whatever the price did: every position whose tracked state is not
+ * safe, every position without usable thresholds (T_FAST), and every
+ * safe one that has not been evaluated since it was written (registered,
+ * replaced, restored, a new collateral) or whose last evaluation failed.
+ * A safe position with thresholds outside the set was safe at the
+ * instrument's last usable tick, which is what lets a tick find the safe
+ * ones that may leave "safe" in a narrow band of the watch index.
+ */
 
 static void
-unsafe_add(struct reg_inst *in, struct rec *r, uint32_t slot)
+hot_add(struct reg_inst *in, struct rec *r, uint32_t slot)
 {
-	assert(r->aux == NONE && in->nunsafe < in->unsafe_cap);
-	r->aux = in->nunsafe;
-	in->unsafe[in->nunsafe++] = slot;
+	assert(r->aux == NONE && in->nhot < in->hot_cap);
+	r->aux = in->nhot;
+	in->hot[in->nhot++] = slot;
 }
 
 static void
-unsafe_del(struct margin_registry *reg, struct reg_inst *in, struct rec *r)
+hot_del(struct margin_registry *reg, struct reg_inst *in, struct rec *r)
 {
 	uint32_t at = r->aux, last;
 
-	assert(at != NONE && at < in->nunsafe);
-	last = in->unsafe[--in->nunsafe];
-	in->unsafe[at] = last;
+	assert(at != NONE && at < in->nhot);
+	last = in->hot[--in->nhot];
+	in->hot[at] = last;
 	rec_at(reg, last)->aux = at;
 	r->aux = NONE;
 }
 
+/* Puts r in the hot set if it is not there. */
+static void
+hot_ensure(struct reg_inst *in, struct rec *r, uint32_t slot)
+{
+	if (r->aux == NONE)
+		hot_add(in, r, slot);
+}
+
+/* After a successful evaluation: in the set unless safe with usable
+ * thresholds. */
+static void
+hot_sync(struct margin_registry *reg, struct reg_inst *in, struct rec *r,
+	 uint32_t slot)
+{
+	bool want = r->trk.state != MARGIN_STATE_SAFE ||
+		    !(r->bits & T_FAST);
+
+	if (want && r->aux == NONE)
+		hot_add(in, r, slot);
+	else if (!want && r->aux != NONE)
+		hot_del(reg, in, r);
+}
+
 /* Makes room for `need` members; MK_ENOMEM. */
 static enum mk_status
-unsafe_reserve(struct reg_inst *in, size_t need)
+hot_reserve(struct reg_inst *in, size_t need)
 {
 	size_t cap;
 	uint32_t *n;
 
-	if (need <= in->unsafe_cap)
+	if (need <= in->hot_cap)
 		return MK_OK;
-	cap = in->unsafe_cap ? (size_t)in->unsafe_cap * 2 : 64;
+	cap = in->hot_cap ? (size_t)in->hot_cap * 2 : 64;
 	while (cap < need)
 		cap *= 2;
 	if (cap > UINT32_MAX)
 		cap = UINT32_MAX;
-	n = realloc(in->unsafe, cap * sizeof(*n));
+	n = realloc(in->hot, cap * sizeof(*n));
 	if (n == NULL)
 		return MK_ENOMEM;
-	in->unsafe = n;
-	in->unsafe_cap = (uint32_t)cap;
+	in->hot = n;
+	in->hot_cap = (uint32_t)cap;
 	return MK_OK;
 }
 
@@ -665,7 +906,6 @@ struct visit {
 	margin_registry_event_fn fn;
 	void *ctx;
 	struct margin_registry_tick_stats *st;
-	int64_t lo, hi;              /* this tick's adverse prices */
 	int64_t held_since_ms;       /* the held stretch this tick ends */
 };
 
@@ -674,31 +914,33 @@ static void
 evaluate(struct visit *v, uint32_t slot)
 {
 	struct rec *r = rec_at(v->reg, slot);
-	struct margin_position p;
 	struct margin_decision d;
 	struct margin_registry_event e;
 	enum margin_state from = (enum margin_state)r->trk.state;
 	unsigned flags = 0;
 
-	rec_position(v->reg, r, &p);
-	if (margin_verdict(&p, &v->in->prm, v->tick->price, v->tick->conf,
-			   &flags, NULL) != MK_OK) {
-		v->st->errors++;
-		return;
+	if (!fast_flags(r, &v->in->px, &flags)) {
+		struct margin_position p;
+
+		rec_position(v->reg, r, &p);
+		if (margin_verdict(&p, &v->in->prm, v->tick->price,
+				   v->tick->conf, &flags, NULL) != MK_OK) {
+			v->st->errors++;
+			hot_ensure(v->in, r, slot);
+			return;
+		}
+		v->st->exact++;
 	}
 	v->st->visited++;
 	/* The held stretch is the instrument's: margin_track restarts the
 	 * confirmation run when it lasted the window (state.h). */
 	r->trk.held_since_ms = v->held_since_ms;
 	margin_track(&r->trk, &v->in->prm, v->tick, flags, &d, &e.ev);
+	hot_sync(v->reg, v->in, r, slot);
 	if (!d.changed)
 		return;
 	count_dec(v->reg, v->in, from);
 	count_inc(v->reg, v->in, d.state);
-	if (d.state == MARGIN_STATE_SAFE)
-		unsafe_del(v->reg, v->in, r);
-	else if (from == MARGIN_STATE_SAFE)
-		unsafe_add(v->in, r, slot);
 	if (from == MARGIN_STATE_NEW && d.state == MARGIN_STATE_SAFE)
 		return;
 	v->st->events++;
@@ -717,12 +959,6 @@ visit_cb(void *ctx, int64_t price, uint32_t slot)
 	struct rec *r = rec_at(v->reg, slot);
 
 	(void)price;
-	/* In the range only through the previous tick, and known safe: safe
-	 * at this tick too (its adverse price is beyond the watch price), so
-	 * evaluating it would change nothing. */
-	if (r->trk.state == MARGIN_STATE_SAFE &&
-	    ((r->bits & B_SHORT) ? r->watch > v->hi : r->watch < v->lo))
-		return 0;
 	if (r->epoch != v->in->epoch) {
 		r->epoch = v->in->epoch;
 		evaluate(v, slot);
@@ -730,16 +966,17 @@ visit_cb(void *ctx, int64_t price, uint32_t slot)
 	return 0;
 }
 
-/* Re-evaluates one position after a write, at the last tick if usable. */
+/* After a write: evaluates the position at the instrument's last tick if
+ * usable, else leaves it in the hot set for the next usable one. */
 static void
 evaluate_now(struct margin_registry *reg, struct reg_inst *in, uint32_t slot,
 	     margin_registry_event_fn fn, void *ctx)
 {
 	struct margin_registry_tick_stats st;
-	struct visit v = { reg, in, &in->tick, fn, ctx, &st, INT64_MIN,
-			   INT64_MAX, 0 };
+	struct visit v = { reg, in, &in->tick, fn, ctx, &st, 0 };
 
 	memset(&st, 0, sizeof(st));
+	hot_ensure(in, rec_at(reg, slot), slot);
 	if (in->has_tick && margin_tick_usable(&in->tick))
 		evaluate(&v, slot);
 }
@@ -866,7 +1103,7 @@ margin_registry_destroy(struct margin_registry *reg)
 	for (size_t i = 0; reg->inst != NULL && i < reg->ninst; i++) {
 		margin_pindex_destroy(reg->inst[i].ix[0]);
 		margin_pindex_destroy(reg->inst[i].ix[1]);
-		free(reg->inst[i].unsafe);
+		free(reg->inst[i].hot);
 	}
 	free(reg->inst);
 	free(reg->by_symbol);
@@ -952,7 +1189,7 @@ tracker_restore(struct margin_tracker *t, const struct margin_tracker *from)
 /* Replaces the position in slot by p (instrument inst, table tidx). */
 static enum mk_status
 replace(struct margin_registry *reg, uint32_t slot, size_t inst,
-	const struct margin_position *p, uint32_t tidx, int64_t watch,
+	const struct margin_position *p, uint32_t tidx, const struct thr *th,
 	struct mk_err *err)
 {
 	struct rec *r = rec_at(reg, slot);
@@ -963,11 +1200,13 @@ replace(struct margin_registry *reg, uint32_t slot, size_t inst,
 	enum mk_status st;
 
 	if (old == in && oside == nside) {
-		st = margin_pindex_update(in->ix[nside], r->watch, watch, slot);
+		st = margin_pindex_update(in->ix[nside], r->watch, th->watch,
+					  slot);
 	} else {
-		st = old != in ? unsafe_reserve(in, in->count + 1) : MK_OK;
+		st = old != in ? hot_reserve(in, in->count + 1) : MK_OK;
 		if (st == MK_OK)
-			st = margin_pindex_insert(in->ix[nside], watch, slot);
+			st = margin_pindex_insert(in->ix[nside], th->watch,
+						  slot);
 		if (st == MK_OK)
 			margin_pindex_remove(old->ix[oside], r->watch, slot);
 	}
@@ -975,13 +1214,11 @@ replace(struct margin_registry *reg, uint32_t slot, size_t inst,
 		return mk_err_set(err, st, "out of memory");
 	if (old != in) {
 		if (r->aux != NONE)
-			unsafe_del(reg, old, r);
+			hot_del(reg, old, r);
 		old->count--;
 		count_dec(reg, old, state);
 		in->count++;
 		count_inc(reg, in, state);
-		if (state != MARGIN_STATE_SAFE)
-			unsafe_add(in, r, slot);
 		r->epoch = 0;
 		r->inst = (uint16_t)inst;
 	}
@@ -990,7 +1227,7 @@ replace(struct margin_registry *reg, uint32_t slot, size_t inst,
 	r->table = tidx;
 	table_settle(reg, otable);
 	rec_set_position(r, p);
-	r->watch = watch;
+	rec_set_thr(r, th);
 	r->trk.count = 0;
 	r->trk.first_ms = 0;
 	r->trk.last_seq = 0;
@@ -1001,7 +1238,7 @@ replace(struct margin_registry *reg, uint32_t slot, size_t inst,
 /* Adds a new position in a fresh slot. */
 static enum mk_status
 add(struct margin_registry *reg, const char *id, size_t inst,
-    const struct margin_position *p, uint32_t tidx, int64_t watch,
+    const struct margin_position *p, uint32_t tidx, const struct thr *th,
     const struct margin_tracker *restore, uint32_t *out, struct mk_err *err)
 {
 	struct reg_inst *in = &reg->inst[inst];
@@ -1013,7 +1250,7 @@ add(struct margin_registry *reg, const char *id, size_t inst,
 
 	st = ht_reserve(reg, reg->live + 1);
 	if (st == MK_OK)
-		st = unsafe_reserve(in, in->count + 1);
+		st = hot_reserve(in, in->count + 1);
 	if (st == MK_OK && len >= ID_INLINE) {
 		heap = malloc(len + 1);
 		st = heap != NULL ? MK_OK : MK_ENOMEM;
@@ -1026,7 +1263,8 @@ add(struct margin_registry *reg, const char *id, size_t inst,
 			       ? mk_err_set(err, st, "too many positions")
 			       : mk_err_set(err, st, "out of memory");
 	}
-	st = margin_pindex_insert(in->ix[p->side == MARGIN_SHORT], watch, slot);
+	st = margin_pindex_insert(in->ix[p->side == MARGIN_SHORT], th->watch,
+				  slot);
 	if (st != MK_OK) {
 		free(heap);
 		slot_free(reg, slot);
@@ -1045,7 +1283,7 @@ add(struct margin_registry *reg, const char *id, size_t inst,
 	}
 	r->inst = (uint16_t)inst;
 	r->table = tidx;
-	r->watch = watch;
+	rec_set_thr(r, th);
 	r->aux = NONE;
 	tracker_restore(&r->trk, restore);
 	reg->tables[tidx]->users++;
@@ -1053,8 +1291,7 @@ add(struct margin_registry *reg, const char *id, size_t inst,
 	reg->live++;
 	in->count++;
 	count_inc(reg, in, (enum margin_state)r->trk.state);
-	if (r->trk.state != MARGIN_STATE_SAFE)
-		unsafe_add(in, r, slot);
+	hot_add(in, r, slot);       /* not evaluated yet */
 	*out = slot;
 	return MK_OK;
 }
@@ -1068,7 +1305,7 @@ margin_registry_put(struct margin_registry *reg, const char *id, size_t inst,
 {
 	struct reg_inst *in;
 	uint32_t slot, tidx;
-	int64_t watch;
+	struct thr th;
 	enum mk_status st;
 
 	st = check_id(id, err);
@@ -1089,14 +1326,14 @@ margin_registry_put(struct margin_registry *reg, const char *id, size_t inst,
 	st = table_find(reg, inst, pos->brackets, &tidx, err);
 	if (st != MK_OK)
 		return st;
-	watch = watch_price(in, reg->tables[tidx], pos);
+	thresholds(in, reg->tables[tidx], pos, &th);
 	slot = ht_find(reg, id);
 	if (created != NULL)
 		*created = slot == NONE;
 	if (slot != NONE)
-		st = replace(reg, slot, inst, pos, tidx, watch, err);
+		st = replace(reg, slot, inst, pos, tidx, &th, err);
 	else
-		st = add(reg, id, inst, pos, tidx, watch, restore, &slot, err);
+		st = add(reg, id, inst, pos, tidx, &th, restore, &slot, err);
 	if (st != MK_OK) {
 		table_settle(reg, tidx);
 		return st;
@@ -1144,10 +1381,7 @@ margin_registry_restore(struct margin_registry *reg, const char *id,
 	to = (enum margin_state)r->trk.state;
 	count_dec(reg, in, from);
 	count_inc(reg, in, to);
-	if (to == MARGIN_STATE_SAFE && r->aux != NONE)
-		unsafe_del(reg, in, r);
-	else if (to != MARGIN_STATE_SAFE && r->aux == NONE)
-		unsafe_add(in, r, slot);
+	hot_ensure(in, r, slot);    /* not evaluated since */
 	return MK_OK;
 }
 
@@ -1165,7 +1399,7 @@ margin_registry_remove(struct margin_registry *reg, const char *id)
 	in = &reg->inst[r->inst];
 	margin_pindex_remove(in->ix[side_ix(r)], r->watch, slot);
 	if (r->aux != NONE)
-		unsafe_del(reg, in, r);
+		hot_del(reg, in, r);
 	in->count--;
 	count_dec(reg, in, (enum margin_state)r->trk.state);
 	tidx = r->table;
@@ -1187,7 +1421,7 @@ margin_registry_set_collateral(struct margin_registry *reg, const char *id,
 	struct margin_position p;
 	struct reg_inst *in;
 	struct rec *r;
-	int64_t watch;
+	struct thr th;
 	enum mk_status st;
 
 	if (slot == NONE)
@@ -1200,11 +1434,12 @@ margin_registry_set_collateral(struct margin_registry *reg, const char *id,
 	st = margin_position_check(&p, err);
 	if (st != MK_OK)
 		return st;
-	watch = watch_price(in, reg->tables[r->table], &p);
-	st = margin_pindex_update(in->ix[side_ix(r)], r->watch, watch, slot);
+	thresholds(in, reg->tables[r->table], &p, &th);
+	st = margin_pindex_update(in->ix[side_ix(r)], r->watch, th.watch,
+				  slot);
 	if (st != MK_OK)
 		return mk_err_set(err, st, "out of memory");
-	r->watch = watch;
+	rec_set_thr(r, &th);
 	r->m[F_COLL] = collateral.m;
 	r->sc[F_COLL] = (uint8_t)collateral.scale;
 	evaluate_now(reg, in, slot, fn, ctx);
@@ -1235,7 +1470,7 @@ margin_registry_on_mark(struct margin_registry *reg, size_t inst,
 	struct margin_registry_tick_stats dummy;
 	struct reg_inst *in;
 	struct visit v;
-	int64_t lo, hi, rlo, rhi;
+	int64_t lo_f, lo_c, hi_f, hi_c, prev_c, prev_f;
 	bool was_held;
 
 	if (st == NULL)
@@ -1256,12 +1491,24 @@ margin_registry_on_mark(struct margin_registry *reg, size_t inst,
 		st->held = true;
 		return MK_OK;
 	}
-	tick_adverse(in, tick, &lo, &hi);
-	rlo = in->has_adv && in->adv_lo < lo ? in->adv_lo : lo;
-	rhi = in->has_adv && in->adv_hi > hi ? in->adv_hi : hi;
-	in->adv_lo = lo;
-	in->adv_hi = hi;
+	/* A safe long outside the hot set had its adverse price at or above
+	 * its buffered root W at the last usable tick (prev); it may leave
+	 * "safe" now only if W lies in (adverse now, prev], and its watch
+	 * price lies in (W, W + 1.5 units]. Shorts mirrored. */
+	tick_adverse(in, tick, &lo_f, &lo_c, &hi_f, &hi_c);
+	/* An adverse edge at or below zero is judged at the limit, where a
+	 * long without a root (watch INT64_MIN) can still be bankrupt (a
+	 * fully collateralised linear long at price 0): look at them all. */
+	if (mk_dec_cmp(tick->conf, tick->price) >= 0)
+		lo_f = INT64_MIN;
+	prev_c = in->has_adv ? in->adv_lo : INT64_MAX;
+	prev_f = in->has_adv ? in->adv_hi : INT64_MIN;
+	prev_c = prev_c > INT64_MAX - 3 ? INT64_MAX : prev_c + 3;
+	prev_f = prev_f < INT64_MIN + 3 ? INT64_MIN : prev_f - 3;
+	in->adv_lo = lo_c;
+	in->adv_hi = hi_f;
 	in->has_adv = true;
+	tick_prices(in, tick, &in->px);
 	next_epoch(reg, in);
 
 	v.reg = reg;
@@ -1270,18 +1517,22 @@ margin_registry_on_mark(struct margin_registry *reg, size_t inst,
 	v.fn = fn;
 	v.ctx = ctx;
 	v.st = st;
-	v.lo = lo;
-	v.hi = hi;
 	v.held_since_ms = in->held_since_ms;
 	in->held_since_ms = 0;
-	margin_pindex_range(in->ix[0], rlo, INT64_MAX, visit_cb, &v);
-	margin_pindex_range(in->ix[1], INT64_MIN, rhi, visit_cb, &v);
+	if (lo_f <= prev_c)
+		margin_pindex_range(in->ix[0], lo_f, prev_c, visit_cb, &v);
+	if (prev_f <= hi_c)
+		margin_pindex_range(in->ix[1], prev_f, hi_c, visit_cb, &v);
 	/* Downwards: a member removed at i is replaced by the last one,
-	 * which this loop has already seen. */
-	for (uint32_t i = in->nunsafe; i-- > 0;) {
-		if (i < in->nunsafe)
-			visit_cb(&v, 0, in->unsafe[i]);
+	 * which this loop has already seen. The records are scattered:
+	 * fetch a few ahead. */
+	for (uint32_t i = in->nhot; i-- > 0;) {
+		if (i >= HOT_PREFETCH)
+			PREFETCH(rec_at(reg, in->hot[i - HOT_PREFETCH]));
+		if (i < in->nhot)
+			visit_cb(&v, 0, in->hot[i]);
 	}
+	st->hot = in->nhot;
 	return MK_OK;
 }
 
@@ -1421,7 +1672,7 @@ margin_registry_memory(const struct margin_registry *reg)
 	for (size_t i = 0; i < reg->ninst; i++) {
 		const struct reg_inst *in = &reg->inst[i];
 
-		m += (size_t)in->unsafe_cap * sizeof(uint32_t);
+		m += (size_t)in->hot_cap * sizeof(uint32_t);
 		m += margin_pindex_memory(in->ix[0]);
 		m += margin_pindex_memory(in->ix[1]);
 	}
@@ -1444,6 +1695,7 @@ margin_registry_check(const struct margin_registry *reg, struct mk_err *err)
 		const struct rec *r = rec_at(reg, s);
 		const struct reg_inst *in;
 		struct margin_position p;
+		struct thr th;
 
 		if (!(r->bits & B_LIVE))
 			continue;
@@ -1460,19 +1712,37 @@ margin_registry_check(const struct margin_registry *reg, struct mk_err *err)
 			goto out;
 		}
 		rec_position(reg, r, &p);
-		if (watch_price(in, reg->tables[r->table], &p) != r->watch) {
+		thresholds(in, reg->tables[r->table], &p, &th);
+		if (th.watch != r->watch || th.bits != (r->bits & T_MASK) ||
+		    ((th.bits & T_L) && th.liq != r->liq) ||
+		    ((th.bits & T_B) && th.bkr != r->bkr)) {
 			st = mk_err_set(err, MK_ESTATE, "slot %u: stale watch"
-					" price", s);
+					" price or thresholds", s);
 			goto out;
 		}
-		if ((r->trk.state != MARGIN_STATE_SAFE) !=
-			    (r->aux != NONE) ||
+		if (((r->trk.state != MARGIN_STATE_SAFE ||
+		      !(r->bits & T_FAST)) && r->aux == NONE) ||
 		    (r->aux != NONE &&
-		     (r->aux >= in->nunsafe || in->unsafe[r->aux] != s))) {
-			st = mk_err_set(err, MK_ESTATE, "slot %u: not-safe set"
+		     (r->aux >= in->nhot || in->hot[r->aux] != s))) {
+			st = mk_err_set(err, MK_ESTATE, "slot %u: hot set"
 					" membership is wrong (state %s)", s,
 					margin_state_name(r->trk.state));
 			goto out;
+		}
+		/* Outside the hot set: safe at the last usable tick. */
+		if (r->aux == NONE && in->has_tick &&
+		    margin_tick_usable(&in->tick)) {
+			unsigned f = 0;
+
+			if (margin_verdict(&p, &in->prm, in->tick.price,
+					   in->tick.conf, &f, NULL) != MK_OK ||
+			    f != 0) {
+				st = mk_err_set(err, MK_ESTATE, "slot %u: not"
+						" safe at the last tick (flags"
+						" %#x) but not in the hot set",
+						s, f);
+				goto out;
+			}
 		}
 		count[r->inst * MARGIN_STATE_COUNT + r->trk.state]++;
 		users[r->table]++;
@@ -1500,8 +1770,8 @@ margin_registry_check(const struct margin_registry *reg, struct mk_err *err)
 			if (s != MARGIN_STATE_SAFE)
 				nu += in->by_state[s];
 		}
-		if (total != in->count || nu != in->nunsafe ||
-		    in->unsafe_cap < in->count ||
+		if (total != in->count || nu > in->nhot ||
+		    in->hot_cap < in->count ||
 		    margin_pindex_count(in->ix[0]) +
 				    margin_pindex_count(in->ix[1]) !=
 			    in->count) {

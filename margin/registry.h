@@ -13,21 +13,36 @@
  * unit outwards (up for a long, down for a short) so that rounding can
  * never leave a position out of the candidates. Positions without a root
  * are never candidates; positions whose buffered mmr would reach 1 (the
- * margin is then not monotone in the price) are always candidates.
+ * margin is then not monotone in the price) are always candidates (they
+ * stay in the hot set below).
+ *
+ * Thresholds. Besides the watch price, each position keeps its
+ * liquidation and bankruptcy prices (margin_liquidation, half-even at the
+ * price scale). Every verdict flag compares the mark or a band edge with
+ * one of these three roots of strictly monotone functions, so a price
+ * more than one unit away from a key decides the flag by an integer
+ * comparison, exactly as margin_verdict would; a price closer to a key,
+ * a lower edge at or below zero, or a position whose roots are not all
+ * known (no buffered table, out of range) goes to margin_verdict. The
+ * thresholds are recomputed on every write (put, replace, collateral).
  *
  * A tick (one mark) of an instrument visits:
- *   - the longs with watch >= min(previous, current) adverse price and the
- *     shorts with watch <= max(previous, current) adverse price, found in
- *     the indexes at O(log n + k) (margin/pindex.h explains why the
- *     previous adverse price is included);
- *   - every position whose tracked state is not safe (new ones included),
- *     kept in a per-instrument set, so that confirmation windows advance;
- * each at most once, and evaluates them with margin_verdict and
- * margin_track; a position in the index range only through the previous
- * tick and known safe is skipped (its adverse price is beyond its watch
- * price: it stays safe). Any other position is safe before and after the
+ *   - the hot set: every position whose tracked state is not safe, every
+ *     one without usable thresholds, and every one not evaluated since it
+ *     was written or restored (or whose evaluation failed);
+ *   - the safe positions that may leave "safe": a safe long outside the
+ *     hot set had its adverse price at or above its buffered root at the
+ *     instrument's last usable tick, so only longs whose watch price lies
+ *     between this tick's adverse price and the previous one (when the
+ *     price fell) can, found in the index at O(log n + k); shorts
+ *     mirrored. A lower edge at or below zero takes every long below the
+ *     previous adverse price (a position without a root can be bankrupt
+ *     exactly at price 0);
+ * each at most once, evaluated with the thresholds (or margin_verdict)
+ * and margin_track. Any other position is safe before and after the
  * tick, so its state cannot change: the result is the same as evaluating
- * every position (tests/check_registry.c holds the registry to that).
+ * every position (tests/check_registry.c holds the registry to that,
+ * tracker field by tracker field, with marks aimed at the thresholds).
  *
  * Held marks. A tick that is not usable for liquidation
  * (margin_tick_usable false) visits nobody and changes no tracker: every
@@ -59,9 +74,10 @@
  * that mutex is dropped: the bracket table it references is kept alive by
  * an atomic reference count.
  *
- * Memory: a position costs one slab record (144 bytes, ids up to 39 bytes
+ * Memory: a position costs one slab record (160 bytes, ids up to 39 bytes
  * inline; longer ids add a heap copy), its share of the id hash table
- * (4 to 16 bytes) and its index entry (about 19 bytes). Custom bracket
+ * (4 to 16 bytes), its index entry (about 19 bytes) and its slot in the
+ * hot set's reserve (4 bytes). Custom bracket
  * tables are interned per instrument and shared by every position that
  * brings the same table.
  */
@@ -115,7 +131,14 @@ typedef void (*margin_registry_event_fn)(void *ctx,
 /* What one tick cost. */
 struct margin_registry_tick_stats {
 	size_t visited;     /* positions evaluated */
+	size_t exact;       /* of them, decided by margin_verdict (near a
+			     * threshold, or without thresholds); the others
+			     * by comparing the mark with the thresholds */
 	size_t events;      /* events produced */
+	size_t hot;         /* the instrument's hot set after the tick:
+			     * positions every usable tick evaluates (not
+			     * safe, not evaluated since written, or without
+			     * thresholds) */
 	size_t errors;      /* evaluations that failed (out of range); the
 			     * tracker of such a position is left as it was */
 	bool held;          /* the tick was not usable: nobody visited */
@@ -252,9 +275,9 @@ enum mk_status margin_registry_set_collateral(struct margin_registry *reg,
  * one. When it is usable, the candidates (see the top of this file) are
  * evaluated and each transition goes to fn (may be NULL); when it is not,
  * nothing else happens. st (may be NULL) receives the counts.
- * Errors: MK_EINVAL for a bad instrument index; MK_ENOMEM when the
- * not-safe set cannot grow (the evaluations done so far stand).
- * Cost: O(log n + k) for k candidates.
+ * Errors: MK_EINVAL for a bad instrument index. A tick never allocates
+ * (the hot set's room is reserved when positions are registered).
+ * Cost: O(log n + k + h) for k safe candidates and h in the hot set.
  */
 enum mk_status margin_registry_on_mark(struct margin_registry *reg,
 				       size_t inst,
@@ -300,7 +323,9 @@ void margin_registry_state_counts(const struct margin_registry *reg,
 size_t margin_registry_memory(const struct margin_registry *reg);
 
 /* Verifies the internal invariants (every position in its index with its
- * watch price, the not-safe sets, the id table, the counts). MK_OK or
+ * watch price and thresholds, the hot sets, every position outside them
+ * safe at the last usable tick by margin_verdict, the id table, the
+ * counts). MK_OK or
  * MK_ESTATE naming the first broken one. O(n); for tests. */
 enum mk_status margin_registry_check(const struct margin_registry *reg,
 				     struct mk_err *err);

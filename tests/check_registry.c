@@ -424,6 +424,8 @@ compare_events(struct evlist *a, struct evlist *b, const char *what)
 {
 	ck_assert_msg(a->n == b->n, "%s: registry %zu events, naive %zu", what,
 		      a->n, b->n);
+	if (a->n == 0)
+		return;
 	qsort(a->v, a->n, sizeof(*a->v), evrec_cmp);
 	qsort(b->v, b->n, sizeof(*b->v), evrec_cmp);
 	for (size_t i = 0; i < a->n; i++) {
@@ -638,6 +640,313 @@ START_TEST(test_differential)
 	ck_assert_msg(visited * 5 < naive_total,
 		      "registry visited %zu positions in %d ticks", visited,
 		      NTICKS);
+	free(re.v);
+	free(ne.v);
+	free(nv.p);
+	margin_registry_destroy(reg);
+}
+END_TEST
+
+/* ---- the threshold fast path against a full scan --------------------- */
+
+/*
+ * Every position and every tracker field (state, last valid state,
+ * reason, flags, confirmation count, first breached time, last counted
+ * seq) must match the naive reference after every step, as must the
+ * events. Unlike test_differential, the marks are aimed at the positions'
+ * own thresholds: exactly at a liquidation, bankruptcy or buffered price,
+ * a unit or half a unit (a finer scale) away, with the mark, the lower or
+ * the upper edge on it; and at the corners: conf 0, a lower edge at or
+ * below zero, seq going back, held stretches longer than the window.
+ */
+
+/* A restored tracker, as margin_registry_restore keeps it. */
+static void
+naive_restore(struct npos *np, const struct margin_tracker *from)
+{
+	margin_tracker_init(&np->trk);
+	if (from->state < MARGIN_STATE_SAFE ||
+	    from->state > MARGIN_STATE_BANKRUPT)
+		return;
+	np->trk.state = from->state;
+	np->trk.last_valid = from->state;
+	np->trk.reason = from->reason;
+	np->trk.flags = from->flags;
+}
+
+static void
+compare_trackers(struct margin_registry *reg, struct naive *nv,
+		 const char *what)
+{
+	for (size_t k = 0; k < nv->n; k++) {
+		const struct npos *np = &nv->p[k];
+		struct margin_registry_view v;
+		const struct margin_tracker *a, *b = &np->trk;
+
+		if (!np->live)
+			continue;
+		REQUIRE(margin_registry_get(reg, np->id, &v) == MK_OK,
+			"%s: %s missing", what, np->id);
+		a = &v.tracker;
+		REQUIRE(a->last_valid == b->last_valid &&
+				(b->state == MARGIN_STATE_HELD ||
+				 (a->state == b->state &&
+				  a->reason == b->reason)) &&
+				a->flags == b->flags && a->count == b->count &&
+				a->first_ms == b->first_ms &&
+				a->last_seq == b->last_seq,
+			"%s: %s: registry %s/%s flags %#x count %u first %lld"
+			" seq %llu; naive %s/%s flags %#x count %u first %lld"
+			" seq %llu", what, np->id,
+			margin_state_name(a->state),
+			margin_reason_name(a->reason), a->flags, a->count,
+			(long long)a->first_ms, (unsigned long long)a->last_seq,
+			margin_state_name(b->state),
+			margin_reason_name(b->reason), b->flags, b->count,
+			(long long)b->first_ms,
+			(unsigned long long)b->last_seq);
+		margin_registry_view_release(&v);
+	}
+}
+
+/* A position near its limits: leverage 1x to 120x, sometimes exactly 1x
+ * (no liquidation or bankruptcy price on one side). */
+static void
+edgy_position(struct tu_rng *r, size_t inst, struct margin_position *p)
+{
+	random_position(r, inst, p);
+	if (tu_rng_next(r) % 10 == 0) {
+		/* fully collateralised: WB = notional at entry */
+		struct mk_dec n;
+
+		if (p->kind == MARGIN_LINEAR)
+			REQUIRE(mk_dec_mul(p->size, p->entry_price, 5,
+					   MK_ROUND_EXACT, &n) == MK_OK,
+				"notional");
+		else
+			REQUIRE(mk_dec_mul(p->size, p->contract_size, 0,
+					   MK_ROUND_EXACT, &n) == MK_OK &&
+					mk_dec_div(n, p->entry_price, 8,
+						   MK_ROUND_HALF_EVEN,
+						   &n) == MK_OK,
+				"notional");
+		p->collateral = n;
+		p->has_leverage = false;
+	}
+}
+
+/* One of position np's threshold prices (liquidation, bankruptcy,
+ * buffered) at the instrument's scale, moved by -1, -1/2, 0, +1/2 or +1
+ * units (half units at a scale one digit finer); false when it has
+ * none. */
+static bool
+threshold_price(struct tu_rng *r, struct margin_registry *reg,
+		const struct npos *np, const struct margin_params *prm,
+		struct mk_dec *out)
+{
+	struct margin_registry_view v;
+	struct margin_liq liq;
+	struct mk_dec x;
+	int64_t off = tu_rng_range(r, -2, 2);
+	uint64_t which = tu_rng_next(r) % 3;
+
+	if (margin_registry_get(reg, np->id, &v) != MK_OK)
+		return false;
+	if (margin_liquidation(&np->pos, prm, &liq, NULL) != MK_OK) {
+		margin_registry_view_release(&v);
+		return false;
+	}
+	if (which == 0 && liq.has_price)
+		x = liq.price;
+	else if (which == 1 && liq.has_bankruptcy)
+		x = liq.bankruptcy;
+	else if (v.watch != INT64_MAX && v.watch != INT64_MIN)
+		x = MK_DEC(np->pos.side == MARGIN_LONG ? v.watch - 1
+						       : v.watch + 1,
+			   prm->price_scale);
+	else
+		x = MK_DEC(0, 0);
+	margin_registry_view_release(&v);
+	if (x.m <= 2)
+		return false;
+	/* off in half units: at a scale one digit finer */
+	REQUIRE(mk_dec_rescale(x, x.scale + 1, MK_ROUND_EXACT, &x) == MK_OK,
+		"rescale");
+	x.m += off * 5;
+	*out = x;
+	return true;
+}
+
+START_TEST(test_fast_path_exact)
+{
+	struct tu_rng r = TU_RNG_INIT(77123);
+	struct margin_registry *reg = make_registry();
+	struct naive nv;
+	struct evlist re = { 0 }, ne = { 0 };
+	uint64_t seq[NINST] = { 0 };
+	int64_t now = 1700000000000;
+	size_t visited = 0, exact = 0, transitions = 0, aimed = 0, full = 0;
+	const size_t npos = 2400, nticks = 1500;
+
+	MARK[I_LIN] = 4000000;
+	MARK[I_INV] = 400000;
+	MARK[I_CUST] = 300000;
+	memcpy(START, MARK, sizeof(START));
+	memset(&nv, 0, sizeof(nv));
+	for (size_t i = 0; i < NINST; i++)
+		params_of(i, &nv.prm[i]);
+	nv.n = npos + 200;
+	nv.p = calloc(nv.n, sizeof(*nv.p));
+	ck_assert_ptr_nonnull(nv.p);
+	for (size_t k = 0; k < nv.n; k++)
+		snprintf(nv.p[k].id, sizeof(nv.p[k].id), "q%zu", k);
+	/* positions first, while no instrument has a tick: all new */
+	for (size_t k = 0; k < npos; k++) {
+		size_t inst = (size_t)(tu_rng_next(&r) % NINST);
+		struct margin_position p;
+
+		edgy_position(&r, inst, &p);
+		put_ok(reg, nv.p[k].id, inst, &p, &re);
+		naive_put(&nv, k, inst, &p, &ne);
+	}
+	compare_events(&re, &ne, "registration");
+
+	for (size_t step = 0; step < nticks; step++) {
+		size_t inst = (size_t)(tu_rng_next(&r) % NINST);
+		const struct margin_params *prm = &nv.prm[inst];
+		int ps = prm->price_scale;
+		struct margin_registry_tick_stats st;
+		struct margin_tick t;
+		uint64_t kind = tu_rng_next(&r) % 16;
+		char what[64];
+
+		/* a few writes */
+		for (int o = (int)(tu_rng_next(&r) % 4); o > 0; o--) {
+			size_t k = (size_t)(tu_rng_next(&r) % nv.n);
+			struct npos *np = &nv.p[k];
+			uint64_t op = tu_rng_next(&r) % 5;
+
+			if (op == 0 && np->live) {
+				ck_assert_int_eq(margin_registry_remove(
+							 reg, np->id), MK_OK);
+				np->live = false;
+			} else if (op == 1 && np->live) {
+				struct mk_dec c = np->pos.collateral;
+				struct mk_err err;
+
+				REQUIRE(mk_dec_mul(c, MK_DEC(tu_rng_range(
+							       &r, 60, 140), 2),
+						   c.scale, MK_ROUND_DOWN,
+						   &c) == MK_OK, "collateral");
+				REQUIRE(margin_registry_set_collateral(
+						reg, np->id, c, collect, &re,
+						&err) == MK_OK, "%s", err.msg);
+				np->pos.collateral = c;
+				naive_eval(&nv, np, &ne, false);
+			} else if (op == 2 && np->live) {
+				struct margin_tracker tr;
+
+				margin_tracker_init(&tr);
+				tr.state = (uint8_t)tu_rng_range(
+					&r, MARGIN_STATE_SAFE,
+					MARGIN_STATE_BANKRUPT);
+				tr.reason = (uint8_t)tu_rng_range(
+					&r, 0, MARGIN_REASON_COUNT - 1);
+				tr.flags = (uint8_t)(tu_rng_next(&r) & 0x7fu);
+				ck_assert_int_eq(margin_registry_restore(
+							 reg, np->id, &tr),
+						 MK_OK);
+				naive_restore(np, &tr);
+			} else {
+				size_t ni = (size_t)(tu_rng_next(&r) % NINST);
+				struct margin_position p;
+
+				edgy_position(&r, ni, &p);
+				put_ok(reg, np->id, ni, &p, &re);
+				naive_put(&nv, k, ni, &p, &ne);
+			}
+		}
+		snprintf(what, sizeof(what), "writes before tick %zu", step);
+		transitions += re.n;
+		compare_events(&re, &ne, what);
+		compare_trackers(reg, &nv, what);
+
+		now += tu_rng_range(&r, 100, 1500);
+		if (kind == 0)
+			now += 120000;           /* a long gap */
+		t = random_tick(&r, inst, ++seq[inst], now);
+		if (kind <= 6) {
+			/* aim at a position's threshold */
+			size_t k = (size_t)(tu_rng_next(&r) % nv.n);
+			struct mk_dec x, c = t.conf;
+
+			for (int tries = 0; tries < 20 && !(nv.p[k].live &&
+							    nv.p[k].inst == inst);
+			     tries++)
+				k = (size_t)(tu_rng_next(&r) % nv.n);
+			if (nv.p[k].live && nv.p[k].inst == inst &&
+			    threshold_price(&r, reg, &nv.p[k], prm, &x)) {
+				uint64_t edge = tu_rng_next(&r) % 3;
+
+				if (tu_rng_next(&r) % 3 == 0)
+					c = MK_DEC(0, 0);
+				if (edge == 0)
+					t.price = x;                  /* mark */
+				else if (edge == 1)
+					REQUIRE(mk_dec_add(x, c, &t.price) ==
+							MK_OK, "add");  /* lo */
+				else
+					REQUIRE(mk_dec_sub(x, c, &t.price) ==
+							MK_OK, "sub");  /* hi */
+				t.conf = c;
+				if (mk_dec_is_pos(t.price)) {
+					aimed++;
+					t.valid_for_liquidation = true;
+					REQUIRE(mk_dec_rescale(t.price, ps,
+							       MK_ROUND_HALF_EVEN,
+							       &x) == MK_OK,
+						"rescale");
+					MARK[inst] = x.m;
+				}
+			}
+		} else if (kind == 7) {
+			/* conf at least the mark: lower edge <= 0 */
+			t.conf = MK_DEC(t.price.m * tu_rng_range(&r, 100, 130) /
+						100,
+					t.price.scale);
+		} else if (kind == 8 && seq[inst] > 5) {
+			t.seq = seq[inst] - 5;    /* a rebuilt aggregator */
+		}
+		ck_assert_int_eq(margin_registry_on_mark(reg, inst, &t, collect,
+							 &re, &st), MK_OK);
+		naive_tick(&nv, inst, &t, &ne);
+		ck_assert_uint_eq(st.errors, 0);
+		visited += st.visited;
+		exact += st.exact;
+		full += nv.evaluated;
+		nv.evaluated = 0;
+		snprintf(what, sizeof(what), "tick %zu", step);
+		transitions += re.n;
+		compare_events(&re, &ne, what);
+		compare_trackers(reg, &nv, what);
+		if (step % 50 == 49) {
+			compare_states(reg, &nv);
+			check_ok(reg);
+		}
+	}
+	check_ok(reg);
+	printf("fast path: %zu positions, %zu ticks (%zu aimed at a"
+	       " threshold): %zu transitions; evaluated %zu (%zu exactly),"
+	       " full scan %zu\n", npos, nticks, aimed, transitions, visited,
+	       exact, full);
+	/* it must have exercised both ways of deciding, and mostly the
+	 * thresholds */
+	ck_assert_uint_gt(aimed, 300);
+	ck_assert_uint_gt(transitions, 1000);
+	ck_assert_uint_gt(exact, 20);
+	ck_assert_msg(exact * 4 < visited, "exact %zu of %zu", exact,
+		      visited);
+	ck_assert_uint_lt(visited, full);
 	free(re.v);
 	free(ne.v);
 	free(nv.p);
@@ -898,9 +1207,15 @@ START_TEST(test_watch_price_sides)
 	margin_registry_on_mark(reg, I_LIN, &t, NULL, NULL, &st);
 	ck_assert_uint_eq(st.visited, 1);  /* new: evaluated once */
 	ck_assert_int_eq(state_of(reg, "full"), MARGIN_STATE_SAFE);
-	t = tick_of("0.5", "0.5", true, 2, 2);
+	t = tick_of("0.6", "0.5", true, 2, 2);
 	margin_registry_on_mark(reg, I_LIN, &t, NULL, NULL, &st);
 	ck_assert_uint_eq(st.visited, 0);
+	/* An adverse edge at zero is judged at price 0, where its margin
+	 * balance is exactly 0: bankrupt there, as a full scan finds. */
+	t = tick_of("0.5", "0.5", true, 3, 3);
+	margin_registry_on_mark(reg, I_LIN, &t, NULL, NULL, &st);
+	ck_assert_uint_eq(st.visited, 1);
+	ck_assert_int_eq(state_of(reg, "full"), MARGIN_STATE_AT_RISK);
 	check_ok(reg);
 	margin_registry_destroy(reg);
 }
@@ -1264,6 +1579,7 @@ registry_suite(void)
 	tcase_add_test(tc, test_bad_input);
 	tcase_add_test(tc, test_id_table_churn);
 	tcase_add_test(tc, test_differential);
+	tcase_add_test(tc, test_fast_path_exact);
 	suite_add_tcase(s, tc);
 	return s;
 }
