@@ -78,8 +78,9 @@ struct margin_service {
 	struct plist q;
 	bool writing;
 	bool stopping;
-	bool store_failing;
+	bool store_failing;                     /* the last write failed */
 	char store_error[256];
+	char *db_path;
 	bool overflowing;
 	pthread_t writer;
 	bool writer_started;
@@ -142,8 +143,35 @@ store_failed(struct margin_service *svc, const char *op,
 	if (svc->f_store_errors != NULL)
 		httpd_metric_add(svc->f_store_errors, labels, 1);
 	slog(svc, MARGIN_LOG_ERROR,
-	     "msg=\"position store failed\" op=%s errno=%d error=\"%s\"", op,
-	     err->sys_errno, err->msg);
+	     "msg=\"position store failed\" op=%s database=%s errno=%d"
+	     " error=\"%s\"", op, svc->db_path, err->sys_errno, err->msg);
+}
+
+/*
+ * After an HTTP write to the store (st is its result): a refusal of the
+ * database (MK_EIO: full disk, read-only file) fails readiness as the
+ * event writer's does, until a write succeeds again; a success clears
+ * it. Other errors are logged and change nothing.
+ */
+static void
+store_wrote(struct margin_service *svc, const char *op, enum mk_status st,
+	    const struct mk_err *err)
+{
+	if (st != MK_OK && st != MK_ENOTFOUND)
+		store_failed(svc, op, err);
+	if (st != MK_OK && st != MK_EIO)
+		return;
+	pthread_mutex_lock(&svc->q_mu);
+	if (st == MK_EIO) {
+		svc->store_failing = true;
+		snprintf(svc->store_error, sizeof(svc->store_error), "%s",
+			 err->msg);
+	} else if (svc->store_failing) {
+		svc->store_failing = false;
+		slog(svc, MARGIN_LOG_INFO,
+		     "msg=\"position store writable again\"");
+	}
+	pthread_mutex_unlock(&svc->q_mu);
 }
 
 /* ---- time ------------------------------------------------------------- */
@@ -692,8 +720,7 @@ op_put(void *arg, const char *id, const struct httpd_margin_input *in,
 	if (st == MK_OK) {
 		st = margin_store_put_position(svc->st, id, in->inst.symbol,
 					       body, len, -1, NULL, err);
-		if (st != MK_OK)
-			store_failed(svc, "put_position", err);
+		store_wrote(svc, "put_position", st, err);
 	}
 	if (st == MK_OK) {
 		pthread_mutex_lock(&svc->reg_mu);
@@ -732,8 +759,7 @@ op_remove(void *arg, const char *id, struct mk_err *err)
 
 	pthread_mutex_lock(&svc->st_mu);
 	st = margin_store_delete_position(svc->st, id, -1, err);
-	if (st != MK_OK && st != MK_ENOTFOUND)
-		store_failed(svc, "delete_position", err);
+	store_wrote(svc, "delete_position", st, err);
 	if (st == MK_OK || st == MK_ENOTFOUND) {
 		pthread_mutex_lock(&svc->reg_mu);
 		rs = margin_registry_remove(svc->reg, id);
@@ -853,10 +879,9 @@ op_collateral(void *arg, const char *id, struct mk_dec delta, bool *has_max,
 	}
 	st = margin_store_put_position(svc->st, id, v.symbol, body,
 				       strlen(body), -1, NULL, err);
-	if (st != MK_OK) {
-		store_failed(svc, "put_position", err);
+	store_wrote(svc, "put_position", st, err);
+	if (st != MK_OK)
 		goto out;
-	}
 	pthread_mutex_lock(&svc->reg_mu);
 	st = margin_registry_set_collateral(svc->reg, id, p.collateral,
 					    collect_event, &l, err);
@@ -1125,6 +1150,7 @@ margin_service_create(const struct margin_service_options *o,
 	if (svc == NULL)
 		return mk_err_set(err, MK_ENOMEM, "out of memory");
 	svc->log = o->log != NULL ? o->log : log_stderr;
+	svc->db_path = strdup(path);
 	svc->log_arg = o->log_arg;
 	svc->hub = o->hub;
 	svc->max_pending = o->max_pending_events ? o->max_pending_events
@@ -1141,12 +1167,14 @@ margin_service_create(const struct margin_service_options *o,
 	pthread_mutex_init(&svc->q_mu, NULL);
 	if (cond_init_mono(&svc->q_cv) != 0 ||
 	    cond_init_mono(&svc->idle_cv) != 0) {
+		free(svc->db_path);
 		free(svc);
 		return mk_err_set(err, MK_EIO, "cannot make condition"
 				  " variables");
 	}
 
-	st = instruments_from_cfg(svc, o->cfg, err);
+	st = svc->db_path != NULL ? instruments_from_cfg(svc, o->cfg, err)
+				  : mk_err_set(err, MK_ENOMEM, "out of memory");
 	if (st == MK_OK)
 		st = make_registry(svc, err);
 	if (st == MK_OK) {
@@ -1218,6 +1246,7 @@ margin_service_destroy(struct margin_service *svc)
 	free(svc->inst);
 	free(svc->last_seq);
 	free(svc->seen);
+	free(svc->db_path);
 	pthread_cond_destroy(&svc->q_cv);
 	pthread_cond_destroy(&svc->idle_cv);
 	pthread_mutex_destroy(&svc->reg_mu);

@@ -135,12 +135,15 @@ run(const char *file, struct cfg *cfg)
 	md_log_str(&l, "summary", summary);
 	md_log_end(&l);
 
-	/* wiring fails only on what the config names (the tokens file):
-	 * status 1; starting fails on the system (a port in use): 3 */
+	/* wiring fails on what the config names (the tokens file, margin
+	 * settings): status 1; on the system (a database that cannot be
+	 * opened for writing, a port in use): 3 */
 	st = md_app_create(file, cfg, &app, &err);
 	rc = EXIT_FAILURE;
 	if (st == MK_OK) {
 		st = md_app_add_margin(app, &err);
+		if (st != MK_OK && st != MK_ECONFIG)
+			rc = EXIT_RUN;
 	}
 	if (st == MK_OK) {
 		st = md_app_start(app, &err);
