@@ -186,57 +186,36 @@ markd_args(char *conf, const char **argv, const char *prog)
 	argv[3] = NULL;
 }
 
-/*
- * Starts markd as tu_spawn does, with the extra conditions of how (a
- * mask of the flags above). The uid change comes before
- * PR_SET_PDEATHSIG, which a change of credentials clears.
- */
+/* Runs in markd's child before exec: the conditions of how (a mask of
+ * the flags above). */
+static bool
+markd_before_exec(void *arg)
+{
+	unsigned how = *(const unsigned *)arg;
+
+	if (how & IGNORE_XFSZ)
+		signal(SIGXFSZ, SIG_IGN);
+	return !(how & RUN_AS_NOBODY) ||
+	       (setgroups(0, NULL) == 0 && setgid(NOBODY) == 0 &&
+		setuid(NOBODY) == 0);
+}
+
+/* Starts markd as tu_spawn does, with the extra conditions of how. */
 static void
 markd_spawn(unsigned how)
 {
 	char prog[TU_PATH_LEN], conf[TU_PATH_LEN];
 	const char *argv[4];
 	int pfd[2] = { -1, -1 };
-	pid_t parent = getpid();
+	struct tu_spawn_opts o = { markd_before_exec, &how, -1 };
 
 	tu_buildpath(prog, sizeof(prog), "markd");
 	markd_args(conf, argv, prog);
-	if (how == 0) {
-		ck_assert(tu_spawn(&markd, dir, "markd", "markd", argv + 1));
-		return;
-	}
-	memset(&markd, 0, sizeof(markd));
-	markd.pid = -1;
-	join(markd.out, dir, "markd.out");
-	join(markd.err, dir, "markd.err");
-	unlink(markd.out);
-	if (how & LOG_PIPE)
+	if (how & LOG_PIPE) {
 		ck_assert_int_eq(pipe2(pfd, O_CLOEXEC), 0);
-	markd.pid = fork();
-	ck_assert_int_ge(markd.pid, 0);
-	if (markd.pid == 0) {
-		int o = open(markd.out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int e = (how & LOG_PIPE)
-				? pfd[1]
-				: open(markd.err, O_WRONLY | O_CREAT | O_APPEND,
-				       0644);
-
-		if (how & IGNORE_XFSZ)
-			signal(SIGXFSZ, SIG_IGN);
-		if ((how & RUN_AS_NOBODY) &&
-		    (setgroups(0, NULL) != 0 || setgid(NOBODY) != 0 ||
-		     setuid(NOBODY) != 0))
-			_exit(126);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent || o < 0 || e < 0)
-			_exit(126);
-		dup2(o, STDOUT_FILENO);
-		dup2(e, STDERR_FILENO);
-		close(o);
-		close(e);
-		execv(prog, (char *const *)argv);
-		_exit(127);
+		o.err_fd = pfd[1];
 	}
+	ck_assert(tu_spawn_with(&markd, dir, "markd", "markd", argv + 1, &o));
 	if (how & LOG_PIPE) {
 		close(pfd[1]);
 		pump.fd = pfd[0];

@@ -188,15 +188,29 @@ struct tu_child {
 	char err[TU_PATH_LEN];   /* <dir>/<name>.err (appended across runs) */
 };
 
+/* What tu_spawn_with may change in the child before it runs rel. */
+struct tu_spawn_opts {
+	/* Runs in the child after fork, before PR_SET_PDEATHSIG (which a
+	 * change of credentials would clear) and exec; false: the child
+	 * exits 126. NULL: nothing. */
+	bool (*before_exec)(void *arg);
+	void *arg;
+	/* The child's stderr: this descriptor (the child closes it after
+	 * dup2) instead of dir/name.err; -1: the file. */
+	int err_fd;
+};
+
 /*
  * Starts "$MARKD_BUILDDIR/rel" with args (NULL-terminated, at most 30),
  * stdout truncated into dir/name.out, stderr appended to dir/name.err, so
  * a restarted child keeps one log. The child gets SIGKILL when the test
- * dies. False when fork failed or the paths do not fit.
+ * dies. o (NULL: none) adds a pre-exec hook or another stderr. False when
+ * fork failed or the paths do not fit.
  */
 static inline bool
-tu_spawn(struct tu_child *c, const char *dir, const char *rel,
-	 const char *name, const char *const *args)
+tu_spawn_with(struct tu_child *c, const char *dir, const char *rel,
+	      const char *name, const char *const *args,
+	      const struct tu_spawn_opts *o)
 {
 	char prog[TU_PATH_LEN];
 	const char *argv[32];
@@ -220,20 +234,34 @@ tu_spawn(struct tu_child *c, const char *dir, const char *rel,
 	if (c->pid < 0)
 		return false;
 	if (c->pid == 0) {
-		int o = open(c->out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int e = open(c->err, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		int out = open(c->out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int e = o != NULL && o->err_fd >= 0
+				? o->err_fd
+				: open(c->err, O_WRONLY | O_CREAT | O_APPEND,
+				       0644);
 
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent || o < 0 || e < 0)
+		if (o != NULL && o->before_exec != NULL &&
+		    !o->before_exec(o->arg))
 			_exit(126);
-		dup2(o, STDOUT_FILENO);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent || out < 0 || e < 0)
+			_exit(126);
+		dup2(out, STDOUT_FILENO);
 		dup2(e, STDERR_FILENO);
-		close(o);
+		close(out);
 		close(e);
 		execv(prog, (char *const *)argv);
 		_exit(127);
 	}
 	return true;
+}
+
+/* tu_spawn_with without options. */
+static inline bool
+tu_spawn(struct tu_child *c, const char *dir, const char *rel,
+	 const char *name, const char *const *args)
+{
+	return tu_spawn_with(c, dir, rel, name, args, NULL);
 }
 
 /* Reads "listening 127.0.0.1:PORT" from the child's stdout within
