@@ -49,15 +49,6 @@ has_ts(enum fakex_venue v)
 	return v != FAKEX_BINANCE && v != FAKEX_KRAKEN && v != FAKEX_BITFINEX;
 }
 
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 ck_dec_eq(struct mk_dec a, struct mk_dec b, const char *what)
 {
@@ -783,10 +774,10 @@ frozen_mid(enum fakex_venue v)
 START_TEST(test_http_every_venue)
 {
 	for (int v = 0; v < FAKEX_NVENUES; v++) {
-		int64_t before = wall_ms(), after, ts = 0;
+		int64_t before = tu_wall_ms(), after, ts = 0;
 		struct mk_dec p = fetch_price(&frozen, (enum fakex_venue)v, &ts);
 
-		after = wall_ms();
+		after = tu_wall_ms();
 		ck_dec_eq(p, frozen_mid((enum fakex_venue)v), fakex_venue_name(v));
 		if (has_ts((enum fakex_venue)v))
 			ck_assert_msg(ts >= before - 2000 && ts <= after + 1000,
@@ -1060,10 +1051,10 @@ START_TEST(test_fault_stale)
 
 	/* The moving child: prices change every simulated second (1 ms). */
 	k1 = fetch_price(&moving, FAKEX_KUCOIN, &kts);
-	t_set = wall_ms();
+	t_set = tu_wall_ms();
 	admin_fault(&moving, "{\"venue\":\"okx\",\"kind\":\"stale\",\"for_s\":60}");
 	p1 = fetch_price(&moving, FAKEX_OKX, &ts1);
-	ck_assert_int_le(ts1, wall_ms() + 1000);
+	ck_assert_int_le(ts1, tu_wall_ms() + 1000);
 	ck_assert_int_ge(ts1, t_set - 2000);
 	/* Wait (bounded) until a healthy venue shows a new price and time. */
 	deadline = tu_mono_ms() + 5000;

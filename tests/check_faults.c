@@ -224,15 +224,6 @@ now(void)
 	return tu_mono_ms() - R.t0;
 }
 
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 flunk(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
@@ -450,14 +441,14 @@ static void
 anchor(void)
 {
 	struct tu_resp r = { 0 };
-	int64_t wb = wall_ms(), wa, up, fwall, sim, lo, hi;
+	int64_t wb = tu_wall_ms(), wa, up, fwall, sim, lo, hi;
 	const char *k;
 	json_t *vo;
 
 	if (!http(R.fakex.port, "GET", "/admin/state", NULL, false, &r) ||
 	    r.status != 200 || r.j == NULL)
 		flunk("GET /admin/state: HTTP %ld", r.status);
-	wa = wall_ms();
+	wa = tu_wall_ms();
 	up = json_integer_value(json_object_get(r.j, "uptime_ms"));
 	fwall = json_integer_value(json_object_get(r.j, "now_ms"));
 	sim = json_integer_value(json_object_get(r.j, "sim_ms"));
@@ -618,7 +609,7 @@ static void
 fault_cleared(struct fault *f)
 {
 	f->off = now();
-	f->off_wall = wall_ms();
+	f->off_wall = tu_wall_ms();
 	f->back_by = recovery_bound(f);
 }
 
@@ -1357,17 +1348,4 @@ faults_suite(void)
 	return s;
 }
 
-int
-main(void)
-{
-	SRunner *sr;
-	int failed;
-
-	curl_global_init(CURL_GLOBAL_ALL);
-	sr = srunner_create(faults_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	curl_global_cleanup();
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+TU_MAIN_CURL(faults_suite)

@@ -294,4 +294,20 @@ tu_stream_close(struct tu_stream *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* main() for a suite of real HTTP requests: libcurl set up around one
+ * run of suite_fn's suite; exits non-zero when any test failed. */
+#define TU_MAIN_CURL(suite_fn)                                             \
+	int main(void)                                                     \
+	{                                                                  \
+		SRunner *sr;                                               \
+		int failed;                                                \
+		curl_global_init(CURL_GLOBAL_ALL);                         \
+		sr = srunner_create(suite_fn());                           \
+		srunner_run_all(sr, CK_NORMAL);                            \
+		failed = srunner_ntests_failed(sr);                        \
+		srunner_free(sr);                                          \
+		curl_global_cleanup();                                     \
+		return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;          \
+	}
+
 #endif

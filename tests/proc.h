@@ -40,6 +40,16 @@ tu_mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The wall clock in ms since the epoch (what markd's timestamps use). */
+static inline int64_t
+tu_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Between polls of a condition that has a deadline. */
 static inline void
 tu_pause_ms(int ms)
