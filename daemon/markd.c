@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "daemon/app.h"
@@ -37,6 +38,12 @@
 #define EXIT_RUN 3
 /* How often the main thread checks the feeds thread between signals. */
 #define WATCH_MS 500
+/* The open-files limit markd raises itself to when the hard limit is
+ * unlimited (Linux's default fs.nr_open). */
+#define NOFILE_CAP 1048576
+/* Descriptors kept for what is not an HTTP client: the store, the
+ * feeds' sockets, logs. */
+#define NOFILE_RESERVE 64
 
 static void
 usage(FILE *out)
@@ -100,6 +107,46 @@ print_errors(const char *file, const struct cfg_errors *errs)
 			errs->total - errs->count);
 }
 
+/* Raises the soft limit on open files to the hard one, as long-running
+ * servers do: every HTTP connection holds a descriptor, and the usual
+ * soft default (1024) is below what http.max_connections allows. Logs
+ * the change, and warns when the limit stays below max_connections plus
+ * a reserve (connections beyond it would be refused by accept). */
+static void
+raise_nofile_limit(const struct cfg *cfg)
+{
+	struct rlimit rl;
+	struct md_log_line l;
+	rlim_t want, need;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > NOFILE_CAP
+		       ? NOFILE_CAP : rl.rlim_max;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		rlim_t from = rl.rlim_cur;
+
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+			md_log_begin(&l, CFG_LOG_INFO, "nofile_limit");
+			md_log_uint(&l, "from", from);
+			md_log_uint(&l, "to", want);
+			md_log_end(&l);
+		} else {
+			rl.rlim_cur = from;
+		}
+	}
+	need = (rlim_t)cfg->http.max_connections + NOFILE_RESERVE;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+		md_log_begin(&l, CFG_LOG_WARN, "nofile_limit");
+		md_log_uint(&l, "limit", rl.rlim_cur);
+		md_log_uint(&l, "max_connections", cfg->http.max_connections);
+		md_log_str(&l, "msg",
+			   "the open-files limit is below http.max_connections plus a reserve; raise the hard limit (ulimit -Hn, LimitNOFILE=)");
+		md_log_end(&l);
+	}
+}
+
 /* Runs the daemon until SIGTERM/SIGINT; cfg is taken over. Returns the
  * exit status. */
 static int
@@ -122,6 +169,7 @@ run(const char *file, struct cfg *cfg)
 	/* before any thread: every thread inherits the mask */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile_limit(cfg);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		md_log_msg(CFG_LOG_ERROR, "start_failed",
 			   "libcurl could not be initialized");
