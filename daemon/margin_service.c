@@ -78,8 +78,13 @@ struct margin_service {
 	struct plist q;
 	bool writing;
 	bool stopping;
-	bool store_failing;                     /* the last write failed */
-	char store_error[256];
+	/* The database refuses writes (full disk, read-only file), as seen
+	 * by the event writer and by the HTTP writes, each until its own
+	 * next successful write; readiness fails while either is set. */
+	bool events_failing;
+	char events_error[256];
+	bool writes_failing;
+	char writes_error[256];
 	char *db_path;
 	bool overflowing;
 	pthread_t writer;
@@ -143,7 +148,7 @@ store_failed(struct margin_service *svc, const char *op,
 	if (svc->f_store_errors != NULL)
 		httpd_metric_add(svc->f_store_errors, labels, 1);
 	slog(svc, MARGIN_LOG_ERROR,
-	     "msg=\"position store failed\" op=%s database=%s errno=%d"
+	     "msg=\"position store failed\" op=%s database=\"%s\" errno=%d"
 	     " error=\"%s\"", op, svc->db_path, err->sys_errno, err->msg);
 }
 
@@ -163,11 +168,11 @@ store_wrote(struct margin_service *svc, const char *op, enum mk_status st,
 		return;
 	pthread_mutex_lock(&svc->q_mu);
 	if (st == MK_EIO) {
-		svc->store_failing = true;
-		snprintf(svc->store_error, sizeof(svc->store_error), "%s",
+		svc->writes_failing = true;
+		snprintf(svc->writes_error, sizeof(svc->writes_error), "%s",
 			 err->msg);
-	} else if (svc->store_failing) {
-		svc->store_failing = false;
+	} else if (svc->writes_failing) {
+		svc->writes_failing = false;
 		slog(svc, MARGIN_LOG_INFO,
 		     "msg=\"position store writable again\"");
 	}
@@ -454,7 +459,7 @@ write_event(struct margin_service *svc, const struct pending *p)
 		free(body);
 		if (st == MK_EIO) {
 			pthread_mutex_lock(&svc->q_mu);
-			snprintf(svc->store_error, sizeof(svc->store_error),
+			snprintf(svc->events_error, sizeof(svc->events_error),
 				 "%s", err.msg);
 			pthread_mutex_unlock(&svc->q_mu);
 			store_failed(svc, "append_event", &err);
@@ -518,8 +523,8 @@ writer_main(void *arg)
 		svc->writing = false;
 		if (ok) {
 			free(p);
-			if (svc->store_failing) {
-				svc->store_failing = false;
+			if (svc->events_failing) {
+				svc->events_failing = false;
 				slog(svc, MARGIN_LOG_INFO,
 				     "msg=\"position store writable again\"");
 			}
@@ -538,7 +543,7 @@ writer_main(void *arg)
 			if (svc->q.tail == NULL)
 				svc->q.tail = p;
 			svc->q.n++;
-			svc->store_failing = true;
+			svc->events_failing = true;
 			deadline_after(&dl, svc->retry_ms);
 			while (!svc->stopping &&
 			       pthread_cond_timedwait(&svc->q_cv, &svc->q_mu,
@@ -1277,9 +1282,12 @@ margin_service_ready(void *arg, struct httpd_readiness *r)
 	struct margin_service *svc = arg;
 
 	pthread_mutex_lock(&svc->q_mu);
-	if (svc->store_failing)
+	if (svc->writes_failing)
 		httpd_readiness_fail(r, "position store refuses writes: %s",
-				     svc->store_error);
+				     svc->writes_error);
+	else if (svc->events_failing)
+		httpd_readiness_fail(r, "position store refuses writes: %s",
+				     svc->events_error);
 	pthread_mutex_unlock(&svc->q_mu);
 }
 

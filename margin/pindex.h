@@ -12,13 +12,12 @@
  * O(log n). Leaves hold 64 keys in parallel arrays (12 bytes a key), so
  * the index costs about 18 bytes an entry at the usual fill.
  *
- * How a tick uses it (adverse price = mark - conf for longs, mark + conf
- * for shorts; keep the previous tick's value per instrument):
- *   longs:  scan [min(prev_adverse, adverse), INT64_MAX]
- *   shorts: scan [INT64_MIN, max(prev_adverse, adverse)]
- * Taking the previous adverse price into the range is what catches the
- * positions that leave the non-safe region (their state goes back to safe)
- * as well as those that enter it.
+ * How the registry uses it (adverse price = mark - conf for longs, mark +
+ * conf for shorts): positions that are not safe are kept apart and
+ * evaluated on every tick, so the index only has to find the safe ones
+ * that may enter the non-safe region: when the adverse price fell, the
+ * longs whose watch price lies between the current and the previous
+ * adverse price (shorts mirrored); see margin/registry.h.
  *
  * Pure code: no I/O, no clock, no globals; it allocates its nodes with
  * malloc and reports MK_ENOMEM instead of aborting, leaving the index as
