@@ -35,6 +35,7 @@
 
 #include "aggregator/book.h"
 #include "aggregator/snapshot.h"
+#include "bench/rng.h"
 #include "daemon/cfg.h"
 #include "feeds/adapter.h"
 #include "httpd/render_marks.h"
@@ -43,20 +44,6 @@
 #ifndef BENCH_SRCDIR
 #define BENCH_SRCDIR "."
 #endif
-
-struct rng {
-	uint64_t s;
-};
-
-static uint64_t
-rng_next(struct rng *r)
-{
-	uint64_t z = (r->s += UINT64_C(0x9e3779b97f4a7c15));
-
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
 
 static int64_t
 cpu_ns(void)

@@ -49,6 +49,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/rng.h"
 #include "margin/pindex.h"
 #include "margin/registry.h"
 #include "margin/state.h"
@@ -69,26 +70,6 @@ struct record {
 	uint8_t state;
 	uint8_t pad[18];
 };
-
-struct rng {
-	uint64_t s;
-};
-
-static uint64_t
-rng_next(struct rng *r)
-{
-	uint64_t z = (r->s += UINT64_C(0x9e3779b97f4a7c15));
-
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
-static int64_t
-rng_range(struct rng *r, int64_t lo, int64_t hi)
-{
-	return lo + (int64_t)(rng_next(r) % (uint64_t)(hi - lo + 1));
-}
 
 static int64_t
 now_ns(void)
